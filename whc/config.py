@@ -1,0 +1,187 @@
+"""server.json: one file, read by both the server and the senders.
+
+Every key is declared once in ``KEYS`` with its default and meaning; the README's
+reference tables follow this list. ``load`` validates everything up front and raises
+``ConfigError`` with the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .exc import ConfigError
+
+HERE = Path(__file__).resolve().parent.parent
+DEFAULT_PATH = HERE / "server.json"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key."""
+
+    name: str
+    default: Any
+    meaning: str
+    check: Callable[[Any], Any]  # returns the normalised value or raises ValueError with the fix
+    side: str  # "both", "server" or "sender"
+    required: bool = False
+
+
+def _int(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if type(value) is not int or value < low or (high is not None and value > high):
+            bound = f"{low}-{high}" if high is not None else f">= {low}"
+            raise ValueError(f"must be an integer {bound}")
+        return value
+
+    return check
+
+
+def _number(low: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if type(value) not in (int, float) or value < low:
+            raise ValueError(f"must be a number >= {low}")
+        return float(value)
+
+    return check
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError("must be one of " + ", ".join(repr(o) for o in options))
+        return value
+
+    return check
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of addresses or CIDR networks, e.g. ["192.168.1.0/24", "::1"]')
+    networks = []
+    for text in value:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv4/IPv6 address or CIDR network (e.g. 10.0.0.0/24)") from None
+    return tuple(networks)
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+KEYS: tuple[Key, ...] = (
+    Key("ip", None, "Server address: the server binds to it, senders connect to it.", _str, "both", True),
+    Key("port", None, "Server TCP port.", _int(1, 65535), "both", True),
+    Key("allowed_ips", ["127.0.0.0/8", "::1"],
+        "Addresses and CIDR networks allowed to connect; others are closed before any byte is read.",
+        _networks, "server"),
+    Key("csv", "whc_data.csv", "Path of the CSV the server appends readings to.", _str, "server"),
+    Key("rejects", None, "Path of the rejected-lines log (JSON Lines); default: the CSV's name + .rejects.jsonl.",
+        _str, "server"),
+    Key("log_file", "server.log", "Server log file, rotated at 10 MB, 5 kept.", _str, "server"),
+    Key("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice(*_LEVELS), "both"),
+    Key("max_line_bytes", 65536, "Longest accepted line; a longer one is rejected and its connection closed.",
+        _int(256, 16 * 2**20), "server"),
+    Key("max_connections", 1024, "Connections served at once; more are closed at accept.", _int(1), "server"),
+    Key("max_connections_per_ip", 256, "Connections served at once from one address.", _int(1), "server"),
+    Key("idle_timeout", 900, "Seconds without a byte from a client before its connection is closed.",
+        _number(1), "server"),
+    Key("max_pending_bytes", 32 * 2**20,
+        "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
+        _int(2**16), "server"),
+    Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "server"),
+)
+
+_BY_NAME = {k.name: k for k in KEYS}
+
+
+class Config(dict[str, Any]):
+    """Validated settings, with defaults filled in; ``path`` is the file they came from."""
+
+    path: Path
+
+    def resolve(self, key: str) -> Path:
+        """A path setting, relative to the config file's folder."""
+        return (self.path.parent / self[key]).resolve()
+
+
+def register(*keys: Key) -> None:
+    """Declare more keys (used by the sender side)."""
+    global KEYS
+    for key in keys:
+        if key.name not in _BY_NAME:
+            _BY_NAME[key.name] = key
+            KEYS = KEYS + (key,)
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError naming file, key and fix."""
+    file = Path(path) if path is not None else DEFAULT_PATH
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found; create it (see README) or pass --config PATH") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{name}: must hold a JSON object, e.g. {{"ip": "127.0.0.1", "port": 5000}}')
+    return from_dict(raw, file)
+
+
+def from_dict(raw: dict[str, Any], file: Path) -> Config:
+    """Validate a dict as if it came from ``file``."""
+    name = str(file)
+    config = Config()
+    config.path = file.resolve()
+    for key in raw:
+        if key not in _BY_NAME:
+            near = difflib.get_close_matches(key, list(_BY_NAME), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else " (see the README for the keys)"
+            raise ConfigError(f"{name}: unknown key {key!r}{hint}")
+    for key in KEYS:
+        if key.name not in raw:
+            if key.required:
+                raise ConfigError(f"{name}: key {key.name!r} is missing; add it, e.g. {_example(key.name)}")
+            config[key.name] = key.check(key.default) if key.default is not None else None
+            continue
+        try:
+            config[key.name] = key.check(raw[key.name])
+        except ValueError as exc:
+            raise ConfigError(f"{name}: key {key.name!r} {exc} (got {json.dumps(raw[key.name])})") from None
+    if config.get("rejects") is None and "csv" in config:
+        csv_path = Path(config["csv"])
+        config["rejects"] = str(csv_path.with_name(csv_path.stem + ".rejects.jsonl"))
+    return config
+
+
+def effective(config: Config, side: str) -> dict[str, Any]:
+    """The settings one side uses, JSON-ready (for --check-config)."""
+    out: dict[str, Any] = {}
+    for key in KEYS:
+        if key.side in (side, "both"):
+            value = config.get(key.name)
+            if isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[key.name] = value
+    return out
+
+
+def _example(key: str) -> str:
+    return {"ip": '"ip": "127.0.0.1"', "port": '"port": 5000'}.get(key, f'"{key}": ...')

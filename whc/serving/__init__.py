@@ -1,0 +1,1 @@
+"""Serving: the aggregator's event loop (``server``) and per-connection protocol handling (``handler``)."""

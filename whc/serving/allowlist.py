@@ -1,0 +1,56 @@
+"""Who may connect: an IP allowlist of addresses and CIDR networks."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def normalise_ip(host: str) -> str:
+    """Source address as text, with IPv4-mapped IPv6 (``::ffff:1.2.3.4``) turned back into IPv4."""
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+class Allowlist:
+    """Answers whether an address may connect."""
+
+    def __init__(self, networks: Iterable[Network]) -> None:
+        self.networks = tuple(networks)
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, ip: str) -> bool:
+        allowed = self._cache.get(ip)
+        if allowed is None:
+            address = ipaddress.ip_address(ip)
+            allowed = any(address in net for net in self.networks if net.version == address.version)
+            if len(self._cache) > 65536:
+                self._cache.clear()
+            self._cache[ip] = allowed
+        return allowed
+
+
+class RateLimitedLog:
+    """Remembers when each key was last logged, so a flood logs once per ``period``."""
+
+    def __init__(self, period: float = 60.0) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def due(self, key: str, now: float) -> bool:
+        last = self._last.get(key)
+        if last is not None and now - last < self.period:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False
+        if len(self._last) > 65536:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+    def take_suppressed(self, key: str) -> int:
+        return self.suppressed.pop(key, 0)

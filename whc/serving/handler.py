@@ -1,0 +1,139 @@
+"""One client connection: framing, hello, per-line validation, acks and error lines.
+
+The handler does no blocking I/O: ``feed`` turns received bytes into a ``Batch`` for the
+committer, and ``outgoing`` composes what to send once batches are durably handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from .. import protocol
+from ..exc import ProtocolError
+from ..storage import Batch
+from ..storage.rejects import reject_record
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; more are only logged
+
+
+class Handler:
+    """Protocol state of one connection (the ``socketserver`` request-handler role)."""
+
+    def __init__(self, ip: str, max_line_bytes: int) -> None:
+        self.ip = ip
+        self.max_line_bytes = max_line_bytes
+        self.partial = b""
+        self.seen_first = False
+        self.hello = False  # the client sent a hello, so it reads what we write
+        self.acks = False
+        self.lines = 0  # lines after the hello, each a reading or a reject
+        self.handled = 0  # lines durably handled
+        self.ack_sent = 0
+        self.ok_due = False
+        self.errors: deque[bytes] = deque()
+        self.errors_dropped = 0
+        self.rejected = 0
+        self.finished: str | None = None  # why no more input will be read
+
+    @property
+    def writes(self) -> bool:
+        """Whether this client gets anything written back."""
+        return self.hello
+
+    def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
+        """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
+        batch = Batch(self, self.lines, len(data))
+        chunk = self.partial + data if self.partial else data
+        lines = chunk.split(b"\n")
+        self.partial = lines.pop()
+        if eof and self.partial:
+            lines.append(self.partial)  # a complete JSON object needs no newline to be whole
+            self.partial = b""
+        for line in lines:
+            if len(line) > self.max_line_bytes:
+                self._too_long(line, batch, recv_time)
+                break
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line.strip():
+                continue  # empty lines carry nothing and are not counted
+            if not self.seen_first:
+                self.seen_first = True
+                if self._maybe_hello(line, batch, recv_time):
+                    if self.finished:
+                        break
+                    continue
+            self.lines += 1
+            try:
+                batch.readings.append(
+                    protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
+                )
+            except ProtocolError as exc:
+                self._reject(batch, recv_time, str(exc), line)
+        if len(self.partial) > self.max_line_bytes:
+            self._too_long(self.partial, batch, recv_time)
+            self.partial = b""
+        batch.last_line = self.lines
+        if not batch.readings and not batch.rejects:
+            return None
+        return batch
+
+    def _maybe_hello(self, line: bytes, batch: Batch, recv_time: str) -> bool:
+        """Handle a first line that is a hello; False if it is a reading."""
+        try:
+            obj = protocol.decode_line(line)
+        except ProtocolError:
+            return False
+        if not protocol.is_hello(obj):
+            return False
+        self.hello = True
+        try:
+            self.acks = protocol.parse_hello(obj)
+        except ProtocolError as exc:
+            self.errors.append(protocol.encode_error(str(exc), 0))
+            batch.rejects.append(reject_record(recv_time, self.ip, 0, str(exc), line))
+            self.finished = "bad hello"
+            return True
+        self.ok_due = True
+        return True
+
+    def _reject(self, batch: Batch, recv_time: str, reason: str, raw: bytes) -> None:
+        batch.rejects.append(reject_record(recv_time, self.ip, self.lines, reason, raw))
+        if self.rejected == 0:
+            log.warning("%s: line %d rejected: %s", self.ip, self.lines, reason)
+        self.rejected += 1
+        if self.acks:
+            if len(self.errors) < MAX_QUEUED_ERRORS:
+                self.errors.append(protocol.encode_error(reason, self.lines))
+            else:
+                self.errors_dropped += 1
+
+    def _too_long(self, line: bytes, batch: Batch, recv_time: str) -> None:
+        self.lines += 1
+        reason = f"line longer than {self.max_line_bytes} bytes; connection closed"
+        self._reject(batch, recv_time, reason, line[: self.max_line_bytes])
+        self.finished = "line too long"
+
+    def committed(self, batch: Batch) -> None:
+        """A batch of this connection is durably handled."""
+        if batch.last_line > self.handled:
+            self.handled = batch.last_line
+
+    def outgoing(self) -> bytes:
+        """Lines to send now: the hello answer, queued errors, then the newest ack."""
+        if not self.hello:
+            return b""
+        parts = []
+        if self.ok_due:
+            parts.append(protocol.OK_LINE)
+            self.ok_due = False
+        if self.errors:
+            parts.extend(self.errors)
+            self.errors.clear()
+        if self.acks and self.handled > self.ack_sent:
+            parts.append(protocol.encode_ack(self.handled))
+            self.ack_sent = self.handled
+        return b"".join(parts)

@@ -1,0 +1,401 @@
+"""The aggregator: one event loop for all sockets, one committer thread for the disk.
+
+The loop accepts (allowlist and limits first, before any byte is read), reads, frames and
+validates lines, and hands batches to the committer; the committer writes and fsyncs them
+and wakes the loop, which then sends acks. Nothing here ever blocks on a client.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import selectors
+import signal
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from ..config import Config
+from ..exc import ConfigError
+from ..protocol import utc_now
+from ..storage import Batch
+from ..storage.committer import Committer
+from .allowlist import Allowlist, RateLimitedLog, normalise_ip
+from .handler import Handler
+
+log = logging.getLogger(__name__)
+
+RECV_BYTES = 256 * 1024
+CONN_IN_FLIGHT = 4 * 2**20  # received-but-uncommitted bytes per connection before it is paused
+LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack to go out
+SHUTDOWN_SECONDS = 4.5
+ACCEPTS_PER_WAKE = 256
+
+
+@dataclass(eq=False)
+class Connection:
+    """A socket and its handler, plus the loop's bookkeeping."""
+
+    sock: socket.socket
+    handler: Handler
+    last_rx: float
+    in_flight: int = 0
+    out: bytes = b""
+    paused: bool = False
+    closing_since: float | None = None
+    closed: bool = False
+    events: int = selectors.EVENT_READ
+
+
+class Server:
+    """Serve until ``shutdown``; storage is the committer's business."""
+
+    def __init__(self, config: Config, committer_factory) -> None:
+        self.config = config
+        self.allowlist = Allowlist(config["allowed_ips"])
+        self.max_line_bytes: int = config["max_line_bytes"]
+        self.max_connections: int = config["max_connections"]
+        self.max_per_ip: int = config["max_connections_per_ip"]
+        self.idle_timeout: float = config["idle_timeout"]
+        self.max_pending: int = config["max_pending_bytes"]
+        self.selector = selectors.DefaultSelector()
+        self.listener = bind(config["ip"], config["port"])
+        self.address = self.listener.getsockname()
+        self.conns: set[Connection] = set()
+        self.per_ip: dict[str, int] = {}
+        self.pending = 0
+        self.paused: set[Connection] = set()
+        self._done: deque[Batch] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop = False
+        self.denied_log = RateLimitedLog(60.0)
+        self.accepted = 0
+        self.denied = 0
+        self.committer: Committer = committer_factory(self._committed)
+
+    # --- life cycle -------------------------------------------------------------------------
+    def serve_forever(self) -> int:
+        """Run until SIGTERM/SIGINT or ``request_stop``; return the exit code."""
+        self.committer.start()
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        log.info("listening on %s port %d; allowed: %s", self.address[0], self.address[1],
+                 ", ".join(str(n) for n in self.allowlist.networks))
+        stats_every = self.config["stats_interval"]
+        next_sweep = time.monotonic() + 1.0
+        next_stats = time.monotonic() + stats_every
+        last_written, last_stats = 0, time.monotonic()
+        while not self._stop:
+            timeout = max(0.0, min(next_stats, next_sweep) - time.monotonic())
+            for key, mask in self.selector.select(timeout):
+                if isinstance(key.data, Connection):
+                    self._service(key.data, mask)
+                else:
+                    key.data()
+            self._apply_commits()
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + 1.0
+                self._sweep(now)
+            if now >= next_stats:
+                written = self.committer.written
+                self._log_stats((written - last_written) / (now - last_stats))
+                last_written, last_stats, next_stats = written, now, now + stats_every
+        return self._shutdown()
+
+    def request_stop(self, *_: object) -> None:
+        """Ask the loop to stop (safe from a signal handler or another thread)."""
+        self._stop = True
+        self._wake()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def _shutdown(self) -> int:
+        deadline = time.monotonic() + SHUTDOWN_SECONDS
+        log.info("stopping: no new connections; committing what was received")
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        for conn in list(self.conns):
+            if not conn.closed and conn.handler.finished is None:
+                self._read_available(conn)
+        committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
+        self._apply_commits()
+        while time.monotonic() < deadline and any(c.out or self._has_output(c) for c in self.conns if not c.closed):
+            for conn in list(self.conns):
+                if not conn.closed:
+                    self._flush(conn)
+            waiting = [c for c in self.conns if not c.closed and c.out]
+            if not waiting:
+                break
+            for key, _mask in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
+                if isinstance(key.data, Connection):
+                    self._flush(key.data)
+        for conn in list(self.conns):
+            self._close(conn, "server stopping")
+        self._log_stats(0.0)
+        self.committer.sink.close()
+        self.committer.rejects.close()
+        if not committed:
+            log.error("stopped with %d bytes not committed: writes were failing; senders will resend", self.pending)
+            return 1
+        log.info("stopped cleanly")
+        return 0
+
+    # --- accepting --------------------------------------------------------------------------
+    def _accept(self) -> None:
+        now = time.monotonic()
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: log, let the backlog wait
+                if self.denied_log.due("accept-error", now):
+                    log.error("accept failed: %s", exc)
+                return
+            ip = normalise_ip(addr[0])
+            reason = self._refusal(ip)
+            if reason is not None:
+                self.denied += 1
+                sock.close()
+                if self.denied_log.due(f"{reason}:{ip}", now):
+                    more = self.denied_log.take_suppressed(f"{reason}:{ip}")
+                    log.warning("refused %s: %s%s", ip, reason, f" ({more} more since last logged)" if more else "")
+                continue
+            sock.setblocking(False)
+            conn = Connection(sock, Handler(ip, self.max_line_bytes), now)
+            self.conns.add(conn)
+            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+            self.accepted += 1
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+            log.debug("connection from %s", ip)
+
+    def _refusal(self, ip: str) -> str | None:
+        if not self.allowlist.allows(ip):
+            return "not in allowed_ips"
+        if len(self.conns) >= self.max_connections:
+            return f"max_connections ({self.max_connections}) reached"
+        if self.per_ip.get(ip, 0) >= self.max_per_ip:
+            return f"max_connections_per_ip ({self.max_per_ip}) reached"
+        return None
+
+    # --- reading ----------------------------------------------------------------------------
+    def _service(self, conn: Connection, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn)
+        if mask & selectors.EVENT_READ and not conn.closed:
+            self._read(conn)
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._ingest(conn, b"", eof=True)
+            self._close(conn, f"receive failed: {exc.strerror or exc}")
+            return
+        conn.last_rx = time.monotonic()
+        if not data:
+            self._ingest(conn, b"", eof=True)
+            self._finish_input(conn, "closed by client")
+            return
+        self._ingest(conn, data)
+        if conn.handler.finished:
+            self._finish_input(conn, conn.handler.finished)
+        elif conn.in_flight > CONN_IN_FLIGHT or self.pending > self.max_pending:
+            self._pause(conn)
+
+    def _read_available(self, conn: Connection) -> None:
+        """At shutdown: take in whatever the client already sent."""
+        for _ in range(64):
+            try:
+                data = conn.sock.recv(RECV_BYTES)
+            except OSError:
+                data = None
+            if not data:
+                self._ingest(conn, b"", eof=True)
+                return
+            self._ingest(conn, data)
+            if conn.handler.finished:
+                return
+
+    def _ingest(self, conn: Connection, data: bytes, eof: bool = False) -> None:
+        batch = conn.handler.feed(data, utc_now(), eof)
+        if batch is not None:
+            batch.owner = conn
+            batch.nbytes = max(batch.nbytes, 1)
+            conn.in_flight += batch.nbytes
+            self.pending += batch.nbytes
+            self.committer.submit(batch)
+        elif conn.handler.writes and conn.handler.ok_due:
+            self._flush(conn)
+
+    def _finish_input(self, conn: Connection, why: str) -> None:
+        """No more input from this client: close now, or once its last ack is out."""
+        if not conn.handler.writes or (conn.in_flight == 0 and not conn.out and not self._has_output(conn)):
+            self._close(conn, why)
+            return
+        conn.closing_since = time.monotonic()
+        self._set_events(conn, 0)
+        self._flush(conn)
+
+    # --- backpressure -----------------------------------------------------------------------
+    def _pause(self, conn: Connection) -> None:
+        if not conn.paused:
+            conn.paused = True
+            self.paused.add(conn)
+            self._set_events(conn, conn.events & ~selectors.EVENT_READ)
+
+    def _resume_paused(self) -> None:
+        if not self.paused or self.pending > self.max_pending // 2:
+            return
+        for conn in list(self.paused):
+            if conn.in_flight <= CONN_IN_FLIGHT // 2:
+                conn.paused = False
+                self.paused.discard(conn)
+                if not conn.closed and conn.closing_since is None:
+                    self._set_events(conn, conn.events | selectors.EVENT_READ)
+
+    # --- commits and acks -------------------------------------------------------------------
+    def _committed(self, batches: list[Batch]) -> None:
+        """Called by the committer thread: hand the batches to the loop."""
+        self._done.extend(batches)
+        self._wake()
+
+    def _apply_commits(self) -> None:
+        touched = set()
+        while self._done:
+            batch = self._done.popleft()
+            conn: Connection = batch.owner
+            conn.in_flight -= batch.nbytes
+            self.pending -= batch.nbytes
+            conn.handler.committed(batch)
+            touched.add(conn)
+        for conn in touched:
+            if conn.closed:
+                continue
+            self._flush(conn)
+            if conn.closing_since is not None and conn.in_flight == 0 and not conn.out:
+                self._close(conn, conn.handler.finished or "closed by client")
+        self._resume_paused()
+
+    def _has_output(self, conn: Connection) -> bool:
+        h = conn.handler
+        return h.writes and (h.ok_due or bool(h.errors) or (h.acks and h.handled > h.ack_sent))
+
+    def _flush(self, conn: Connection) -> None:
+        if conn.closed:
+            return
+        if not conn.out:
+            conn.out = conn.handler.outgoing()
+        if conn.out:
+            try:
+                sent = conn.sock.send(conn.out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._close(conn, f"send failed: {exc.strerror or exc}")
+                return
+            conn.out = conn.out[sent:]
+        wants_write = bool(conn.out)
+        events = conn.events
+        events = events | selectors.EVENT_WRITE if wants_write else events & ~selectors.EVENT_WRITE
+        self._set_events(conn, events)
+        if not wants_write and conn.closing_since is not None and conn.in_flight == 0 and not self._has_output(conn):
+            self._close(conn, conn.handler.finished or "closed by client")
+
+    def _set_events(self, conn: Connection, events: int) -> None:
+        if conn.closed or events == conn.events:
+            return
+        if conn.events == 0:
+            self.selector.register(conn.sock, events, conn)
+        elif events == 0:
+            self.selector.unregister(conn.sock)
+        else:
+            self.selector.modify(conn.sock, events, conn)
+        conn.events = events
+
+    def _close(self, conn: Connection, why: str) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        if conn.events:
+            self.selector.unregister(conn.sock)
+            conn.events = 0
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+        self.conns.discard(conn)
+        self.paused.discard(conn)
+        ip = conn.handler.ip
+        left = self.per_ip.get(ip, 1) - 1
+        if left:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
+        h = conn.handler
+        if h.rejected:
+            log.warning("%s: %s; %d lines, %d rejected (see the rejects log)", ip, why, h.lines, h.rejected)
+        else:
+            log.debug("%s: %s; %d lines", ip, why, h.lines)
+
+    # --- timers -----------------------------------------------------------------------------
+    def _sweep(self, now: float) -> None:
+        for conn in list(self.conns):
+            if conn.closing_since is not None:
+                if now - conn.closing_since > LINGER_SECONDS and conn.in_flight == 0:
+                    self._close(conn, "client did not take its last ack")
+            elif now - conn.last_rx > self.idle_timeout and conn.in_flight == 0:
+                self._close(conn, f"idle for {self.idle_timeout:g} s")
+
+    def _log_stats(self, rate: float) -> None:
+        c = self.committer
+        state = f" WRITES FAILING: {c.failing}" if c.failing else ""
+        log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
+                 "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
+                 self.denied, self.pending, state)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+
+def bind(ip: str, port: int) -> socket.socket:
+    """Listen on ``ip``:``port``; ``ConfigError`` with the fix if that is impossible."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+    except ValueError:
+        try:
+            family = socket.getaddrinfo(ip, port, type=socket.SOCK_STREAM)[0][0]
+        except socket.gaierror as exc:
+            raise ConfigError(f"key 'ip': cannot resolve {ip!r}: {exc.strerror}") from None
+    try:
+        return socket.create_server((ip, port), family=family, backlog=1024,
+                                    dualstack_ipv6=(ip == "::" and socket.has_dualstack_ipv6()))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {ip} is in use: stop the other server or change 'port'") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigError(f"key 'ip': {ip} is not an address of this machine (use 0.0.0.0 for all)") from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(f"key 'port': {port} needs privileges; use a port above 1023") from None
+        raise ConfigError(f"cannot listen on {ip} port {port}: {exc.strerror or exc}") from None
+

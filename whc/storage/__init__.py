@@ -1,0 +1,24 @@
+"""Storage: where accepted readings go, made durable before they are acknowledged.
+
+``committer`` runs the group commit, ``sinks/`` holds one module per destination
+(CSV by default), ``rejects`` keeps every refused line, ``dedup`` remembers the
+highest ``seq`` stored per sender session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol import Reading
+
+
+@dataclass
+class Batch:
+    """What one connection handed over in one go: readings, refused lines, and how far it got."""
+
+    owner: Any  # the connection; opaque to storage
+    last_line: int  # the connection's line count this batch brings it to
+    nbytes: int  # bytes received for it (for backpressure accounting)
+    readings: list[Reading] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,62 @@
+"""An append-only file whose commits are all-or-nothing: write, fsync, or roll back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..exc import StorageError
+
+
+class AppendFile:
+    """Stage bytes, then ``commit`` them durably; a failed commit truncates back and keeps them staged."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        created = not path.exists()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        self._staged: list[bytes] = []
+        if created:
+            fsync_dir(path.parent)
+
+    @property
+    def staged(self) -> bool:
+        return bool(self._staged)
+
+    def append(self, data: bytes) -> None:
+        """Stage ``data``; nothing reaches the file before ``commit``."""
+        self._staged.append(data)
+
+    def commit(self) -> None:
+        """Write everything staged and fsync; on failure undo the partial write and raise StorageError."""
+        if not self._staged:
+            return
+        data = b"".join(self._staged)
+        try:
+            os.ftruncate(self._fd, self.size)  # drop any partial write left by an earlier failure
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self.size)
+            except OSError:
+                pass  # retried before the next write
+            raise StorageError(f"{self.path}: {exc.strerror or exc}") from exc
+        self.size += len(data)
+        self._staged = []
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a file's creation or rename durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,108 @@
+"""Group commit: one thread writes every connection's batches, fsyncs once, then reports them done."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..exc import StorageError
+from . import Batch
+from .rejects import RejectsLog
+from .sinks import Sink
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 10.0
+MAX_BATCHES_PER_COMMIT = 4096
+RETRY_FIRST, RETRY_MAX = 0.2, 5.0
+
+
+class Committer(threading.Thread):
+    """Takes whatever batches are queued, stores them, commits durably, then calls ``on_commit``.
+
+    On a storage error nothing is reported done: the same commit is retried with backoff
+    while new batches wait in the queue (the server stops reading when too much waits).
+    """
+
+    def __init__(self, sink: Sink, rejects: RejectsLog, on_commit: Callable[[list[Batch]], None]) -> None:
+        super().__init__(name="committer", daemon=True)
+        self.sink = sink
+        self.rejects = rejects
+        self.on_commit = on_commit
+        self._queue: deque[Batch] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.written = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.commits = 0
+        self.failing: str | None = None  # the error while writes fail
+
+    def submit(self, batch: Batch) -> None:
+        with self._cond:
+            self._queue.append(batch)
+            if len(self._queue) == 1:
+                self._cond.notify()
+
+    def stop(self, timeout: float) -> bool:
+        """Commit what is queued, then end; False if that did not finish within ``timeout``."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self.join(timeout)
+        return not self.is_alive()
+
+    def run(self) -> None:
+        last_checkpoint = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    break
+                count = min(len(self._queue), MAX_BATCHES_PER_COMMIT)
+                batches = [self._queue.popleft() for _ in range(count)]
+            self._commit(batches)
+            self.on_commit(batches)
+            if time.monotonic() - last_checkpoint > CHECKPOINT_EVERY:
+                last_checkpoint = time.monotonic()
+                self._checkpoint()
+        self._checkpoint()
+
+    def _commit(self, batches: list[Batch]) -> None:
+        stage = self.sink.stage
+        duplicates = rejected = 0
+        for batch in batches:
+            if batch.readings:
+                duplicates += stage(batch.readings)
+            if batch.rejects:
+                self.rejects.stage(batch.rejects)
+                rejected += len(batch.rejects)
+        delay = RETRY_FIRST
+        while True:
+            try:
+                written = self.sink.commit()
+                self.rejects.commit()
+                break
+            except (StorageError, OSError) as exc:
+                if self.failing is None:
+                    log.error("WRITES FAILING, acknowledgements stopped until they succeed: %s", exc)
+                self.failing = str(exc)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        if self.failing is not None:
+            log.warning("writes succeed again; acknowledging")
+            self.failing = None
+        self.written += written
+        self.duplicates += duplicates
+        self.rejected += rejected
+        self.commits += 1
+
+    def _checkpoint(self) -> None:
+        try:
+            self.sink.checkpoint()
+        except OSError as exc:
+            log.warning("checkpoint failed: %s", exc)
