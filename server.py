@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 
 from whc import __version__, config, logs
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {exc.filename or settings.path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     server.install_signal_handlers()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error (EFBIG), not death
     return server.serve_forever()
 
 

@@ -153,8 +153,12 @@ def encode_error(reason: str, line: int | None) -> bytes:
 
 def _number(key: str, value: object) -> int | float | None:
     kind = type(value)
-    if kind is float or value is None:
-        return value  # type: ignore[return-value]  # NaN/Infinity never get past the decoder
+    if kind is float:
+        if value - value == 0.0:  # type: ignore[operator]  # false for inf (1e999) and nan
+            return value  # type: ignore[return-value]
+        raise ProtocolError(f"{_short(key)}: number out of range (Infinity is not allowed)")
+    if value is None:
+        return None
     if kind is int:
         if -_INT_LIMIT <= value < _INT_LIMIT:  # type: ignore[operator]
             return value  # type: ignore[return-value]

@@ -1,0 +1,75 @@
+"""A bad config stops the server at start with one line naming file, key and fix, and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness import PYTHON, ROOT, free_port
+
+
+def run_server(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, str(ROOT / "launch_server.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=30)
+
+
+def start_with(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "server.json"
+    path.write_text(text)
+    return run_server("--config", str(path), cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"ip": "127.0.0.1", "port": 5000,\n "csv": "x.csv" "x": 1}', "server.json:2:17: invalid JSON"),
+        ('{"ip": "127.0.0.1", "port": 5000, "alowed_ips": []}', "(did you mean 'allowed_ips'?)"),
+        ('{"ip": "127.0.0.1", "port": 5000, "allowed_ips": ["10.0.0.0/33"]}', "'10.0.0.0/33' is not an IPv4/IPv6"),
+        ('{"ip": "127.0.0.1", "port": 70000}', "key 'port' must be an integer 1-65535"),
+        ('{"ip": "127.0.0.1"}', "key 'port' is missing"),
+        ('{"ip": "127.0.0.1", "port": 5000, "max_line_bytes": "big"}', "key 'max_line_bytes' must be an integer"),
+        ("[]", "must hold a JSON object"),
+    ],
+)
+def test_bad_config_fails_with_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    result = start_with(tmp_path, text)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert str(tmp_path / "server.json") in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = run_server("--config", str(tmp_path / "nope.json"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nope.json: file not found" in result.stderr and "--config" in result.stderr
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        result = start_with(tmp_path, json.dumps({"ip": "127.0.0.1", "port": port}))
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "whc_data.csv").exists(), "nothing is touched before the port is ours"
+
+
+def test_check_config_prints_effective_settings(tmp_path: Path) -> None:
+    path = tmp_path / "server.json"
+    path.write_text('{"ip": "127.0.0.1", "port": 5000}')
+    result = run_server("--config", str(path), "--check-config", cwd=tmp_path)
+    assert result.returncode == 0
+    settings = json.loads(result.stdout)
+    assert settings["csv"] == "whc_data.csv" and settings["max_line_bytes"] == 65536
+    assert settings["allowed_ips"] == ["127.0.0.0/8", "::1/128"]
+
+
+def test_shipped_config_is_valid_and_loopback_only() -> None:
+    from whc import config
+
+    settings = config.load(ROOT / "server.json")
+    assert all(net.is_loopback for net in settings["allowed_ips"])

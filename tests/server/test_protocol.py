@@ -1,0 +1,82 @@
+"""The line parser: what it accepts, how it normalises, and the reason it gives for refusing."""
+
+from __future__ import annotations
+
+import pytest
+
+from whc import protocol
+from whc.exc import ProtocolError
+
+
+def parse(line: bytes) -> dict:
+    return protocol.parse_reading(protocol.decode_line(line), "2026-01-01T00:00:00.000000Z", "127.0.0.1")
+
+
+def test_valid_reading_keeps_values_and_adds_server_fields() -> None:
+    row = parse(b'{"sh_id": "rpi01", "acc_x": 0.5, "gyr_z": -3, "ori_r": null, "session": "s", "seq": 7}')
+    assert row["acc_x"] == 0.5 and row["gyr_z"] == -3 and row["ori_r"] is None
+    assert (row["session"], row["seq"]) == ("s", 7)
+    assert row["time"] == row["recv_time"] == "2026-01-01T00:00:00.000000Z"
+    assert row["src_ip"] == "127.0.0.1"
+
+
+def test_time_is_normalised_to_utc_with_microseconds() -> None:
+    assert parse(b'{"sh_id": "a", "time": "2026-03-01T01:30:00+01:00"}')["time"] == "2026-03-01T00:30:00.000000Z"
+    assert parse(b'{"sh_id": "a", "time": "2026-03-01T00:30:00.123456Z"}')["time"] == "2026-03-01T00:30:00.123456Z"
+
+
+def test_unknown_numeric_keys_go_to_extra() -> None:
+    assert parse(b'{"sh_id": "a", "vibration": 1.25, "note": null}')["extra"] == '{"vibration":1.25,"note":null}'
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b'{"sh_id": "a", "acc_x": 1', "invalid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'"text"', "not a JSON object"),
+        (b'{"sh_id": "a", "acc_x": NaN}', "NaN is not allowed"),
+        (b'{"sh_id": "a", "acc_x": Infinity}', "Infinity is not allowed"),
+        (b'{"sh_id": "a", "acc_x": -Infinity}', "-Infinity is not allowed"),
+        (b'{"acc_x": 1}', "sh_id missing"),
+        (b'{"sh_id": "bad id"}', "sh_id 'bad id' invalid"),
+        (b'{"sh_id": "-lead"}', "invalid"),
+        (b'{"sh_id": "' + b"a" * 65 + b'"}', "invalid"),
+        (b'{"sh_id": 5}', "invalid"),
+        (b'{"sh_id": "a", "acc_x": "1.0"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": true}', "got boolean"),
+        (b'{"sh_id": "a", "custom": [1]}', "got array"),
+        (b'{"sh_id": "a", "acc_x": 1e999}', "Infinity is not allowed"),
+        (b'{"sh_id": "a", "acc_x": 100000000000000000000000}', "out of range"),
+        (b'{"sh_id": "a", "seq": 1}', "session and seq must come together"),
+        (b'{"sh_id": "a", "session": "s", "seq": -1}', "seq must be an integer >= 0"),
+        (b'{"sh_id": "a", "session": "s", "seq": 1.5}', "seq must be an integer"),
+        (b'{"sh_id": "a", "session": "no good", "seq": 1}', "session 'no good' invalid"),
+        (b'{"sh_id": "a", "time": "yesterday"}', "not ISO 8601"),
+        (b'{"sh_id": "a", "time": "2026-01-01T00:00:00"}', "no UTC offset"),
+        (b'{"sh_id": "a", "time": 1700000000}', "time must be an ISO 8601 string"),
+        (b'{"sh_id": "a", "src_ip": "1.2.3.4"}', "set by the server"),
+        (b'{"sh_id": "a", "hello": 1}', "only allowed as the first line"),
+        (b'\xff\xfe{"sh_id": "a"}', "invalid UTF-8"),
+        (b'{"sh_id": "a"} {"sh_id": "b"}', "extra data"),
+    ],
+)
+def test_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    with pytest.raises(ProtocolError, match=None) as caught:
+        parse(line)
+    assert reason in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_hello() -> None:
+    assert protocol.parse_hello({"hello": 1, "acks": True}) is True
+    assert protocol.parse_hello({"hello": 1}) is False
+    with pytest.raises(ProtocolError, match="speaks protocol 1"):
+        protocol.parse_hello({"hello": 2})
+    with pytest.raises(ProtocolError, match="acks must be"):
+        protocol.parse_hello({"hello": 1, "acks": "yes"})
+
+
+def test_replies_are_single_json_lines() -> None:
+    assert protocol.encode_ack(12) == b'{"ack": 12}\n'
+    assert protocol.encode_error('bad "x"', 3) == b'{"error": "bad \\"x\\"", "line": 3}\n'
