@@ -98,7 +98,7 @@ KEYS: tuple[Key, ...] = (
     Key("max_connections_per_ip", 256, "Connections served at once from one address.", _int(1), "server"),
     Key("idle_timeout", 900, "Seconds without a byte from a client before its connection is closed.",
         _number(1), "server"),
-    Key("max_pending_bytes", 32 * 2**20,
+    Key("max_pending_bytes", 16 * 2**20,
         "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
         _int(2**16), "server"),
     Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "server"),

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from .. import protocol
 from ..exc import ProtocolError
-from ..storage import Batch
+from ..storage import Batch, Row
 from ..storage.rejects import reject_record
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,9 @@ MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; 
 class Handler:
     """Protocol state of one connection (the ``socketserver`` request-handler role)."""
 
-    def __init__(self, ip: str, max_line_bytes: int) -> None:
+    def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row]) -> None:
         self.ip = ip
+        self.encode = encode
         self.max_line_bytes = max_line_bytes
         self.partial = b""
         self.seen_first = False
@@ -46,6 +48,7 @@ class Handler:
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
         batch = Batch(self, self.lines, len(data))
+        encode = self.encode
         chunk = self.partial + data if self.partial else data
         lines = chunk.split(b"\n")
         self.partial = lines.pop()
@@ -68,16 +71,14 @@ class Handler:
                     continue
             self.lines += 1
             try:
-                batch.readings.append(
-                    protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
-                )
+                batch.rows.append(encode(protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)))
             except ProtocolError as exc:
                 self._reject(batch, recv_time, str(exc), line)
         if len(self.partial) > self.max_line_bytes:
             self._too_long(self.partial, batch, recv_time)
             self.partial = b""
         batch.last_line = self.lines
-        if not batch.readings and not batch.rejects:
+        if not batch.rows and not batch.rejects:
             return None
         return batch
 

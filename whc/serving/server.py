@@ -170,7 +170,7 @@ class Server:
                     log.warning("refused %s: %s%s", ip, reason, f" ({more} more since last logged)" if more else "")
                 continue
             sock.setblocking(False)
-            conn = Connection(sock, Handler(ip, self.max_line_bytes), now)
+            conn = Connection(sock, Handler(ip, self.max_line_bytes, self.committer.sink.encode), now)
             self.conns.add(conn)
             self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
             self.accepted += 1

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import Reading
+SessionKey = tuple[str, str]
+Row = tuple[SessionKey | None, int, Any]
+"""A reading as a sink encoded it: its (sh_id, session) key and seq (for dedup), and the payload to write.
+
+Readings are encoded as soon as they are parsed, so what waits for the disk is compact."""
 
 
 @dataclass
@@ -20,5 +24,5 @@ class Batch:
     owner: Any  # the connection; opaque to storage
     last_line: int  # the connection's line count this batch brings it to
     nbytes: int  # bytes received for it (for backpressure accounting)
-    readings: list[Reading] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)

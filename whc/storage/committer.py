@@ -76,8 +76,8 @@ class Committer(threading.Thread):
         stage = self.sink.stage
         duplicates = rejected = 0
         for batch in batches:
-            if batch.readings:
-                duplicates += stage(batch.readings)
+            if batch.rows:
+                duplicates += stage(batch.rows)
             if batch.rejects:
                 self.rejects.stage(batch.rejects)
                 rejected += len(batch.rejects)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..protocol import Reading
-
-SessionKey = tuple[str, str]
+from . import SessionKey
 
 
 class HighWaterMarks:
@@ -14,12 +12,10 @@ class HighWaterMarks:
         self.marks: dict[SessionKey, int] = marks or {}
         self._staged: dict[SessionKey, int] = {}
 
-    def is_new(self, reading: Reading) -> bool:
-        """True (and staged) if the reading has no seq or a seq above its session's mark."""
-        seq = reading.get("seq")
-        if seq is None:
+    def is_new(self, key: SessionKey | None, seq: int) -> bool:
+        """True (and staged) if the row has no session or a seq above its session's mark."""
+        if key is None:
             return True
-        key = (reading["sh_id"], reading["session"])
         mark = self._staged.get(key)
         if mark is None:
             mark = self.marks.get(key, -1)

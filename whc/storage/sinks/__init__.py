@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from ...protocol import Reading
+from .. import Row
 
 
 class Sink(ABC):
@@ -13,9 +14,14 @@ class Sink(ABC):
 
     name: str
 
+    @staticmethod
     @abstractmethod
-    def stage(self, readings: Iterable[Reading]) -> int:
-        """Stage readings for the next commit; return how many were duplicates (not staged)."""
+    def encode(reading: Reading) -> Row:
+        """Turn a validated reading into the compact row this sink stages (called as lines arrive)."""
+
+    @abstractmethod
+    def stage(self, rows: Iterable[Row]) -> int:
+        """Stage rows for the next commit; return how many were duplicates (not staged)."""
 
     @abstractmethod
     def commit(self) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ...columns import NAMES
 from ...exc import ConfigError
 from ...protocol import Reading, utc_now
+from .. import Row
 from ..appendfile import AppendFile, fsync_dir
 from ..dedup import HighWaterMarks
 from ..rejects import RejectsLog, reject_record
@@ -21,7 +22,8 @@ from . import Sink
 log = logging.getLogger(__name__)
 
 HEADER = ",".join(NAMES) + "\n"
-_PLAIN = NAMES[:-1]  # every column but ``extra`` holds text that never needs quoting
+_INDEX = {name: i for i, name in enumerate(NAMES)}
+_WIDTH = len(NAMES)  # ``extra`` is last; no other column holds text that needs quoting
 _SESSION_AT = NAMES.index("session")
 _SEQ_AT = NAMES.index("seq")
 _SH_ID_AT = NAMES.index("sh_id")
@@ -29,13 +31,15 @@ _SCAN_CHUNK = 1 << 20
 
 
 def format_row(row: Reading) -> str:
-    """One CSV line. Numbers use Python's shortest round-trip form; ``extra`` is quoted."""
-    get = row.get
-    text = ",".join(["" if (v := get(name)) is None else str(v) for name in _PLAIN])
-    extra = get("extra")
-    if extra is None:
-        return text + ",\n"
-    return text + ',"' + extra.replace('"', '""') + '"\n'
+    """One CSV line: numbers as the client wrote them, ``extra`` quoted."""
+    cells = [""] * _WIDTH
+    for key, value in row.items():
+        if value is not None:
+            cells[_INDEX[key]] = value if type(value) is not int else str(value)
+    extra = cells[-1]
+    if extra:
+        cells[-1] = '"' + extra.replace('"', '""') + '"'
+    return ",".join(cells) + "\n"
 
 
 class CsvSink(Sink):
@@ -54,13 +58,19 @@ class CsvSink(Sink):
         self.file = AppendFile(self.path)
         self.rows = 0
 
-    def stage(self, readings: Iterable[Reading]) -> int:
+    @staticmethod
+    def encode(reading: Reading) -> Row:
+        session = reading.get("session")
+        key = None if session is None else (reading["sh_id"], session)
+        return key, reading.get("seq", 0), format_row(reading)
+
+    def stage(self, rows: Iterable[Row]) -> int:
         duplicates = 0
         is_new = self.marks.is_new
         lines = []
-        for reading in readings:
-            if is_new(reading):
-                lines.append(format_row(reading))
+        for key, seq, line in rows:
+            if is_new(key, seq):
+                lines.append(line)
             else:
                 duplicates += 1
         if lines:

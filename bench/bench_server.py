@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Benchmark the server: readings/s durably written, ack latency, server CPU and peak RSS.
+
+Starts launch_server.py in a temporary folder, drives it over loopback, counts the rows
+that reached the CSV, and prints one line per scenario. Numbers are printed, not asserted.
+
+    python3 bench/bench_server.py                  # both scenarios from the README
+    python3 bench/bench_server.py --scenario throughput --clients 64 --seconds 10
+    python3 bench/bench_server.py --scenario fleet --clients 1000 --rate 10 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(folder: Path, port: int) -> subprocess.Popen:
+    config = {"ip": "127.0.0.1", "port": port, "max_connections": 4096, "max_connections_per_ip": 4096,
+              "log_level": "WARNING", "stats_interval": 3600}
+    (folder / "server.json").write_text(json.dumps(config))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch_server.py"), "--config", str(folder / "server.json")],
+                            cwd=folder)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def _worker(args: tuple) -> dict:
+    return loadgen.run(*args)
+
+
+def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        proc = start_server(folder, port)
+        try:
+            cpu_before = cpu_seconds(proc.pid)
+            per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+            jobs = [("127.0.0.1", port, n, seconds, rate, 2000, 500, i) for i, n in enumerate(per) if n]
+            started = time.monotonic()
+            with multiprocessing.Pool(len(jobs)) as pool:
+                results = pool.map(_worker, jobs)
+            elapsed = time.monotonic() - started
+            cpu = cpu_seconds(proc.pid) - cpu_before
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        with open(folder / "whc_data.csv", "rb") as file:
+            rows = sum(1 for _ in file) - 1
+        acked = sum(r["acked"] for r in results)
+        latencies = sorted(x for r in results for x in r["latencies"])
+        p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+        p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+        rate_text = "flat out" if rate is None else f"{rate:g}/s each"
+        print(f"{name}: {clients} clients, {rate_text}, {seconds:g} s: {rows} rows in CSV ({acked} acked), "
+              f"{rows / elapsed:,.0f} readings/s durably written, ack latency p50 {p50:.1f} ms p99 {p99:.1f} ms, "
+              f"server CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), peak RSS {rss:.0f} MB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=("throughput", "fleet", "all"), default="all")
+    parser.add_argument("--clients", type=int)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--rate", type=float, help="readings/s per client (fleet scenario)")
+    parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    if args.scenario in ("throughput", "all"):
+        scenario("throughput", args.clients or 64, args.seconds or 10, None, args.processes)
+    if args.scenario in ("fleet", "all"):
+        scenario("fleet", args.clients or 1000, args.seconds or 60, args.rate or 10, args.processes)
+
+
+if __name__ == "__main__":
+    main()

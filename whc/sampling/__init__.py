@@ -1,0 +1,1 @@
+"""Reading the Sense HAT: sensor back ends (``backends/``) and the LED status display (``led``)."""

@@ -1,0 +1,42 @@
+"""The official Sense HAT emulator, ``sense_emu`` (same API as ``sense_hat``); works headless.
+
+If no emulator GUI (or other driver) is running, this process runs sense_emu's sensor simulation itself;
+see ``_emu_sim`` for where the emulated HAT lives and how several senders on one machine share it.
+"""
+
+from __future__ import annotations
+
+from whc.exc import SensorError
+from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
+
+
+class EmulatorBackend(SenseHatAPIBackend):
+    """The emulated Sense HAT shared by all emulated senders on this machine."""
+
+    name = "emulator"
+
+    def __init__(self, groups: frozenset[str]) -> None:
+        try:
+            import sense_emu
+
+            from whc.sampling.backends import _emu_sim
+        except ImportError:
+            raise SensorError("sense-emu is not installed: pip install sense-emu") from None
+        try:
+            _emu_sim.acquire()
+        except OSError as e:
+            raise SensorError(f"cannot start the sense_emu simulation: {_one_line(e)}") from None
+        self._sim = _emu_sim
+        try:
+            sense = sense_emu.SenseHat()
+            super().__init__(sense, groups)
+        except Exception as e:
+            _emu_sim.release()
+            if isinstance(e, SensorError):
+                raise
+            raise SensorError(f"sense_emu unusable: {_one_line(e)}") from None
+
+    def close(self) -> None:
+        if not self._closed:
+            super().close()
+            self._sim.release()
