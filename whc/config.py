@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .columns import DEFAULT_SENSOR_GROUPS, SENSOR_GROUPS
 from .exc import ConfigError
+from .protocol import valid_id
 
 HERE = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = HERE / "server.json"
@@ -79,6 +81,29 @@ def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
     return tuple(networks)
 
 
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ValueError("must be true or false")
+    return value
+
+
+def _unit(value: Any) -> str:
+    if not valid_id(value):
+        raise ValueError("must be 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+    return value
+
+
+def _groups(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a non-empty list of sensor groups from {', '.join(SENSOR_GROUPS)}")
+    for group in value:
+        if group not in SENSOR_GROUPS:
+            near = difflib.get_close_matches(group, SENSOR_GROUPS, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"choose from {', '.join(SENSOR_GROUPS)}"
+            raise ValueError(f"has an unknown group {group!r} ({hint})")
+    return tuple(dict.fromkeys(value))
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 KEYS: tuple[Key, ...] = (
@@ -101,7 +126,26 @@ KEYS: tuple[Key, ...] = (
     Key("max_pending_bytes", 16 * 2**20,
         "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
         _int(2**16), "server"),
-    Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "server"),
+    Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "both"),
+    # --- the sender (on each Pi) ---
+    Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
+    Key("interval", 0, "Seconds between readings; 0 reads as fast as the sensors allow.", _number(0), "sender"),
+    Key("backend", "sense_hat", "Sensor source: sense_hat (the HAT) or emulator (sense-emu, no Pi needed).",
+        _choice("sense_hat", "emulator"), "sender"),
+    Key("sensors", list(DEFAULT_SENSOR_GROUPS), "Sensor groups to read: " + ", ".join(SENSOR_GROUPS) + ".",
+        _groups, "sender"),
+    Key("spool_dir", "spool", "Folder of the on-disk buffer of unacknowledged readings.", _str, "sender"),
+    Key("spool_max_bytes", 512 * 2**20, "Spool size limit; when full the oldest readings are dropped and counted.",
+        _int(2**16), "sender"),
+    Key("memory_readings", 20000, "Readings kept in memory before they spill to the spool.", _int(1), "sender"),
+    Key("fsync_interval", 1.0, "Seconds between spool writes; a power cut loses at most this much.",
+        _number(0.01), "sender"),
+    Key("max_in_flight", 5000, "Readings sent but not yet acknowledged, at most.", _int(1), "sender"),
+    Key("ack_timeout", 10.0, "Seconds without an ack (with readings waiting) before the server counts as gone.",
+        _number(0.1), "sender"),
+    Key("led", True, "Use the LED matrix: unit number at start, status pixel, red X on a fatal error.", _bool,
+        "sender"),
+    Key("led_low_light", False, "Dim the LED matrix.", _bool, "sender"),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}
@@ -115,15 +159,6 @@ class Config(dict[str, Any]):
     def resolve(self, key: str) -> Path:
         """A path setting, relative to the config file's folder."""
         return (self.path.parent / self[key]).resolve()
-
-
-def register(*keys: Key) -> None:
-    """Declare more keys (used by the sender side)."""
-    global KEYS
-    for key in keys:
-        if key.name not in _BY_NAME:
-            _BY_NAME[key.name] = key
-            KEYS = KEYS + (key,)
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -1,0 +1,120 @@
+"""The store-and-forward buffer on real files: order, acks, spill, restart, limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from whc.buffering.buffer import Buffer
+
+
+def make(folder: Path, max_bytes: int = 2**20, memory: int = 1000, fsync_interval: float = 60.0) -> Buffer:
+    return Buffer(folder, max_bytes, memory, fsync_interval)
+
+
+def seqs(lines: list[bytes]) -> list[int]:
+    return [json.loads(line)["seq"] for line in lines]
+
+
+def read_all(buffer: Buffer, position: int = 0) -> list[bytes]:
+    """Everything from ``position`` on, as the forwarder reads it (spool segments, then memory)."""
+    got: list[bytes] = []
+    for _ in range(1000):
+        lines = buffer.read(position + len(got), 7)
+        if not lines:
+            return got
+        got.extend(lines)
+    raise AssertionError("read did not end")
+
+
+def fill(buffer: Buffer, count: int) -> None:
+    for _ in range(count):
+        buffer.add({"time": "2026-01-01T00:00:00.000000Z", "sh_id": "rpi01", "acc_x": 0.5})
+
+
+def test_numbers_readings_and_reads_them_in_order(tmp_path: Path) -> None:
+    buffer = make(tmp_path)
+    fill(buffer, 10)
+    lines = buffer.read(0, 100)
+    assert seqs(lines) == list(range(10))
+    assert {json.loads(line)["session"] for line in lines} == {buffer.session}
+    assert seqs(buffer.read(4, 3)) == [4, 5, 6]
+
+
+def test_ack_removes_only_what_it_covers(tmp_path: Path) -> None:
+    buffer = make(tmp_path)
+    fill(buffer, 10)
+    buffer.ack(6)
+    assert buffer.backlog == 4
+    assert seqs(buffer.read(0, 100)) == [6, 7, 8, 9], "reads never go below what is acked"
+
+
+def test_no_disk_writes_while_acks_keep_up(tmp_path: Path) -> None:
+    buffer = make(tmp_path, fsync_interval=0.0)
+    state_before = (tmp_path / "state.json").stat().st_mtime_ns
+    for _ in range(20):
+        fill(buffer, 5)
+        buffer.ack(buffer.end)
+        buffer.flush()
+    assert not list(tmp_path.glob("seg-*"))
+    assert (tmp_path / "state.json").stat().st_mtime_ns == state_before
+
+
+def test_spill_then_read_across_spool_and_memory(tmp_path: Path) -> None:
+    buffer = make(tmp_path)
+    fill(buffer, 50)
+    buffer.flush(spill_all=True)
+    fill(buffer, 50)
+    assert len(buffer.spool.segments) == 1
+    assert seqs(read_all(buffer)) == list(range(100))
+    buffer.ack(60)
+    buffer.flush()
+    assert not buffer.spool.segments, "acked segments are deleted"
+
+
+def test_memory_limit_spills_oldest(tmp_path: Path) -> None:
+    buffer = make(tmp_path, memory=30)
+    fill(buffer, 100)
+    buffer.flush()
+    assert buffer.spool.end == 70 and len(buffer._memory) == 30
+    assert seqs(buffer.read(0, 1000))[:3] == [0, 1, 2]
+
+
+def test_clean_restart_resumes_session_backlog_and_seq(tmp_path: Path) -> None:
+    buffer = make(tmp_path)
+    fill(buffer, 20)
+    buffer.ack(5)
+    buffer.close()
+    again = make(tmp_path)
+    assert again.session == buffer.session and again.next_seq == 20
+    assert again.backlog == 15
+    fill(again, 1)
+    assert seqs(read_all(again, 5)) == list(range(5, 21))
+
+
+def test_unclean_restart_keeps_spooled_readings_and_starts_a_new_session(tmp_path: Path) -> None:
+    buffer = make(tmp_path)
+    fill(buffer, 20)
+    buffer.flush(spill_all=True)  # then "power cut": no close()
+    segment = next(tmp_path.glob("seg-*"))
+    with open(segment, "ab") as file:
+        file.write(b'{"torn": ')
+    again = make(tmp_path)
+    assert again.session != buffer.session and again.next_seq == 0
+    old = read_all(again)[:20]
+    assert seqs(old) == list(range(20)) and json.loads(old[0])["session"] == buffer.session
+    fill(again, 2)
+    lines = read_all(again, 20)
+    assert seqs(lines) == [0, 1] and json.loads(lines[0])["session"] == again.session
+
+
+def test_full_spool_drops_oldest_and_counts(tmp_path: Path) -> None:
+    buffer = make(tmp_path, max_bytes=2**16)
+    for _ in range(12):
+        fill(buffer, 100)
+        buffer.flush(spill_all=True)
+    assert buffer.spool.size <= 2**16
+    assert buffer.dropped > 0
+    remaining = seqs(read_all(buffer, buffer.acked))
+    assert remaining[0] == buffer.dropped, "the oldest went first"
+    assert buffer.dropped + buffer.backlog == 1200

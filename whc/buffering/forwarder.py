@@ -1,0 +1,146 @@
+"""The forwarder: ships the buffer to the server over protocol v1 and acks what the server stored.
+
+One connection at a time; on any failure (socket error, server gone quiet, bad answer)
+it reconnects with exponential backoff and jitter, forever, and resends everything the
+server has not acknowledged (the server drops what it already stored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import select
+import socket
+import threading
+import time
+
+from .buffer import Buffer
+
+log = logging.getLogger(__name__)
+
+HELLO = b'{"hello": 1, "acks": true}\n'
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+LINES_PER_SEND = 500
+POLL = 0.05
+
+
+class ServerGone(Exception):
+    """The connection is unusable; reconnect."""
+
+
+class Forwarder(threading.Thread):
+    """Sends buffered readings in order; ``connected``/``last_ack`` tell how it goes."""
+
+    def __init__(self, buffer: Buffer, servers: list[tuple[str, int]], max_in_flight: int, ack_timeout: float) -> None:
+        super().__init__(name="forwarder", daemon=True)
+        self.buffer = buffer
+        self.servers = servers
+        self.max_in_flight = max_in_flight
+        self.ack_timeout = ack_timeout
+        self.stopping = threading.Event()
+        self.connected = False
+        self.last_ack = 0.0
+        self.rejected = 0
+        self.connects = 0
+        self._failures = 0
+        self._sock: socket.socket | None = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        index = 0
+        while not self.stopping.is_set():
+            host, port = self.servers[index % len(self.servers)]
+            try:
+                self._session(host, port)
+            except (OSError, ServerGone, ValueError) as exc:
+                self._failures += 1
+                if self._failures == 1 or self._failures % 10 == 0:
+                    log.warning("server %s port %d: %s; retrying (attempt %d), %d readings buffered",
+                                host, port, exc, self._failures, self.buffer.backlog)
+            finally:
+                self.connected = False
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+            if self.stopping.is_set():
+                break
+            index += 1
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 10)) * random.uniform(0.5, 1.0)
+            self.stopping.wait(delay)
+
+    def _session(self, host: str, port: int) -> None:
+        sock = socket.create_connection((host, port), timeout=min(10.0, self.ack_timeout))
+        self._sock = sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(HELLO)
+        reader = _LineReader(sock)
+        answer = reader.next_line(self.ack_timeout)
+        if answer is None or json.loads(answer) != {"ok": 1}:
+            raise ServerGone(f"unexpected answer to hello: {answer!r}")
+        if self._failures:
+            log.info("connected to %s port %d after %d failed attempts", host, port, self._failures)
+        self._failures = 0
+        self.connects += 1
+        self.connected = True
+        self.last_ack = time.monotonic()
+        buffer = self.buffer
+        base = sent = buffer.acked  # line k of this connection is position base + k - 1
+        waiting_since = time.monotonic()
+        while not self.stopping.is_set():
+            while sent - buffer.acked < self.max_in_flight:
+                lines = buffer.read(sent, min(LINES_PER_SEND, self.max_in_flight - (sent - buffer.acked)))
+                if not lines:
+                    break
+                if buffer.acked > sent:
+                    raise ServerGone("readings dropped from a full spool; restarting the stream")
+                sock.sendall(b"".join(lines))
+                sent += len(lines)
+            readable, _, _ = select.select([sock], [], [], POLL)
+            if readable:
+                for line in reader.available():
+                    message = json.loads(line)
+                    if "ack" in message:
+                        buffer.ack(base + message["ack"])
+                        self.last_ack = waiting_since = time.monotonic()
+                    elif "error" in message:
+                        self.rejected += 1
+                        log.warning("server refused line %s: %s", message.get("line"), message["error"])
+            if buffer.acked >= sent:
+                waiting_since = time.monotonic()
+            elif time.monotonic() - waiting_since > self.ack_timeout:
+                raise ServerGone(f"no ack for {self.ack_timeout:g} s")
+
+
+class _LineReader:
+    """Newline framing for what the server sends."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.partial = b""
+
+    def next_line(self, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.partial:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServerGone(f"no answer within {timeout:g} s")
+            readable, _, _ = select.select([self.sock], [], [], remaining)
+            if readable:
+                self._receive()
+        line, self.partial = self.partial.split(b"\n", 1)
+        return line
+
+    def available(self) -> list[bytes]:
+        self._receive()
+        *lines, self.partial = self.partial.split(b"\n")
+        return lines
+
+    def _receive(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ServerGone("server closed the connection")
+        self.partial += data
