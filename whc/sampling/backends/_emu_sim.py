@@ -11,8 +11,8 @@ So there is one emulated HAT per machine, and this module makes sure it is drive
 
 - if a live process holds the lock (the GUI, ``sense_play`` or another whc sender), we only read: all
   emulated senders on the machine share that simulated HAT (and its LED matrix);
-- otherwise this process takes the lock and runs the three servers; a watchdog thread checks every
-  second, so another sender takes over when the driving one stops;
+- otherwise this process takes the lock and runs the three servers; when the driving sender stops, the
+  others notice at their next failed IMU read (or within 0.25 s, by a watchdog thread) and one takes over;
 - whc processes elect the driver under an ``flock`` on ``rpi-sense-emu-whc-election``, so two senders never
   both start the servers (sense_emu's own lock has a check-then-create race).
 
@@ -26,21 +26,27 @@ import fcntl
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-from sense_emu.humidity import HumidityServer, init_humidity
+from sense_emu.humidity import HumidityServer
 from sense_emu.imu import IMUServer
 from sense_emu.lock import EmulatorLock, lock_filename, pid_exists
-from sense_emu.pressure import PressureServer, init_pressure
+from sense_emu.pressure import PressureServer
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL = 1.0  # seconds between checks that someone still drives the emulator
-SETTLED_G = 0.97  # |accel| once the simulation's smoothing window is full (level, at rest: 1 g)
+WATCH_INTERVAL = 0.25  # seconds between checks that someone still drives the emulator
+# sense_emu's world at rest: level, facing north (IMUServer's gravity and north), in g and gauss
+AT_REST = {
+    "accel": (0.0, 0.0, 1.0),
+    "gyro": (0.0, 0.0, 0.0),
+    "compass": (0.33, 0.0, 0.0),
+    "orientation": (0, 0, 0),
+}
+PRESSURE_DEFAULTS = (1013.0, 20.0)  # hPa, degC: PressureServer's own defaults
+HUMIDITY_DEFAULTS = (45.0, 20.0)  # %RH, degC: HumidityServer's own defaults
 ELECTION_FILE = os.path.join(os.path.dirname(lock_filename()), "rpi-sense-emu-whc-election")
 
 
@@ -61,7 +67,7 @@ def driver_pid() -> int | None:
 @contextmanager
 def _election() -> Iterator[None]:
     """Serialise driver elections between whc processes (the kernel drops the lock if one dies)."""
-    fd = os.open(ELECTION_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(ELECTION_FILE, os.O_RDONLY | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -69,28 +75,109 @@ def _election() -> Iterator[None]:
         os.close(fd)
 
 
-def _reset_environment() -> None:
-    """Make the next Pressure/HumidityServer start from sense_emu's defaults (20 degC, 45 %RH, 1013 hPa).
+class _QuietStart:
+    """Mixin: no provisional writes while the file already holds a published sample.
 
-    A server reuses the values it finds in the file, but PressureServer decodes its own temperature 5.5 degC
-    too high (it encodes with offset 37 and decodes with 42.5), so each restart would warm temp_p by 5.5 degC.
-    Zeroing the sensor-type byte makes the servers write fresh defaults instead.
+    Other senders may be reading it. The stock constructors publish provisional values (IMUServer an
+    all-zero sample), so the subclass holds them back and publishes its first real sample itself. The stock
+    close() publishes one last sample, all zeros again for an IMUServer stopped within 16 ms of its start.
     """
-    for init in (init_pressure, init_humidity):
-        with init() as f:
-            f.seek(0)
-            f.write(b"\x00")
+
+    SENSOR_TYPE = 0  # value of the file's type byte once a server has initialised it
+    _quiet = False
+
+    def _write(self, value: Any) -> None:
+        if self._quiet and self._read().type == self.SENSOR_TYPE:
+            return
+        super()._write(value)
+
+    def close(self) -> None:
+        self._quiet = True
+        super().close()
 
 
-def _settle(imu: IMUServer, timeout: float = 1.0) -> None:
-    """Wait until the IMU simulation has warmed up (about 0.2 s).
+class _RestingIMUServer(_QuietStart, IMUServer):
+    """IMUServer that starts at rest (level, facing north) instead of from zeros.
 
-    IMUServer starts its smoothing windows (10 samples of 16 ms) from zeros, so for the first ten samples
-    acceleration and magnetic field ramp up from 0 to their real values (acc_z 0 -> 1 g).
+    The stock one smooths over its last 10 samples starting from zeros, so for 0.16 s acceleration and
+    magnetic field ramp up from 0 (acc_z 0 -> 1 g): wrong rows for every sender reading the emulator.
+    Here the smoothing windows start full of the resting state.
     """
-    deadline = time.monotonic() + timeout
-    while float(np.linalg.norm(imu.accel)) < SETTLED_G and time.monotonic() < deadline:
-        time.sleep(0.01)
+
+    SENSOR_TYPE = 6
+
+    def __init__(self) -> None:
+        self._quiet = True
+        super().__init__(simulate_world=False)
+        self._quiet = False
+        self.set_imu_values(**AT_REST)  # one direct write
+        for window, value in (
+            (self._accels, self.accel),
+            (self._gyros, self.gyro),
+            (self._comps, self.compass),
+        ):
+            window[:] = value
+        # The world model (started by the constructor) yields zeros for its first 16 ms; the thread's first
+        # step comes 16 ms after this, so it never sees them. No pause here: readers poll every 10 ms.
+        self.simulate_world = True
+
+
+class _RestingPressureServer(_QuietStart, PressureServer):
+    """PressureServer that starts from sense_emu's defaults (1013 hPa, 20 degC).
+
+    The stock one continues from the values in the file, but decodes the temperature 5.5 degC too high
+    (it encodes with offset 37 and decodes with 42.5): every restart would warm temp_p by 5.5 degC.
+    """
+
+    SENSOR_TYPE = 3
+
+    def __init__(self) -> None:
+        self._quiet = True
+        super().__init__(simulate_noise=False)
+        self._quiet = False
+        self.set_values(*PRESSURE_DEFAULTS)  # one direct write
+        self._pressures[:] = self.pressure
+        self._temperatures[:] = self.temperature
+        self.simulate_noise = True
+
+
+class _RestingHumidityServer(_QuietStart, HumidityServer):
+    """HumidityServer that starts from sense_emu's defaults (45 %RH, 20 degC).
+
+    The stock one continues from the last smoothed (noisy) value, a random walk over restarts.
+    """
+
+    SENSOR_TYPE = 2
+
+    def __init__(self) -> None:
+        self._quiet = True
+        super().__init__(simulate_noise=False)
+        self._quiet = False
+        self.set_values(*HUMIDITY_DEFAULTS)
+        self._humidities[:] = self.humidity
+        self._temperatures[:] = self.temperature
+        self.simulate_noise = True
+
+
+def _start_servers() -> list[Any]:
+    """Start the IMU, pressure and humidity simulations (stock servers if sense_emu's internals differ)."""
+    servers: list[Any] = []
+    try:
+        for resting, stock in (
+            (_RestingIMUServer, IMUServer),
+            (_RestingPressureServer, PressureServer),
+            (_RestingHumidityServer, HumidityServer),
+        ):
+            try:
+                servers.append(resting())
+            except AttributeError as e:
+                log.warning("sense_emu internals differ (%s): %s starts with a warm-up", e, stock.__name__)
+                servers.append(stock())
+    except BaseException:
+        for server in servers:
+            server.close()
+        raise
+    return servers
 
 
 class _Driver:
@@ -137,39 +224,45 @@ class _Driver:
                 self._stop.set()
             self._stop_servers()
 
+    def rescue(self) -> bool:
+        """Take over at once if nobody drives the emulator (an IMU read just failed); True if we did."""
+        with self._guard:
+            return self._users > 0 and self._try_drive()
+
     def _watch(self, stop: threading.Event) -> None:
         while not stop.wait(WATCH_INTERVAL):
             with self._guard:
                 if stop.is_set():
                     return
-                try:
-                    self._ensure_driven()
-                except Exception as e:
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("cannot drive the sense_emu simulation: %s", e)
+                self._try_drive()
 
-    def _ensure_driven(self) -> None:
+    def _try_drive(self) -> bool:
+        try:
+            return self._ensure_driven()
+        except Exception as e:
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot drive the sense_emu simulation: %s", e)
+            return False
+
+    def _ensure_driven(self) -> bool:
+        """Start driving if nobody does; True if this call started the simulation."""
         if self._servers or driver_pid() is not None:
-            return
+            return False
         with _election():
             if driver_pid() is not None:
-                return
+                return False
             try:
                 self._lock.acquire()  # removes a stale lock file, then creates it exclusively
             except FileExistsError:  # the GUI or sense_play got in first
-                return
+                return False
             try:
-                _reset_environment()
-                imu = IMUServer(simulate_world=True)
-                self._servers.append(imu)
-                self._servers.append(PressureServer(simulate_noise=True))
-                self._servers.append(HumidityServer(simulate_noise=True))
-                _settle(imu)
+                self._servers = _start_servers()
             except BaseException:
                 self._stop_servers()
                 raise
         log.info("driving the sense_emu simulation (lock %s, pid %d)", lock_filename(), os.getpid())
+        return True
 
     def _stop_servers(self) -> None:
         servers, self._servers = self._servers, []
@@ -190,6 +283,11 @@ def acquire() -> None:
 
 def release() -> None:
     _driver.release()
+
+
+def rescue() -> bool:
+    """Called when an IMU read failed: take over now if the driving process went away; True if we did."""
+    return _driver.rescue()
 
 
 def driving() -> bool:

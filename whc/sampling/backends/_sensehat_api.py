@@ -167,13 +167,22 @@ class SenseHatAPIBackend(SensorBackend):
             self._warned.add(key)
             log.warning(message, *args)
 
-    def _read_imu(self, out: dict[str, float | None]) -> None:
+    def _recover_imu(self) -> bool:
+        """Called after a failed IMU read: True if the source was repaired and one retry makes sense."""
+        return False
+
+    def _read_imu_once(self) -> ImuSample | None:
         assert self._imu_read is not None
         try:
-            sample = self._imu_read(self._sense)
+            return self._imu_read(self._sense)
         except Exception as e:  # a bus error must cost one row's IMU fields, never the sender
             self._warn_once("imu", "IMU read failed (%s); IMU fields left empty", _one_line(e))
-            sample = None
+            return None
+
+    def _read_imu(self, out: dict[str, float | None]) -> None:
+        sample = self._read_imu_once()
+        if sample is None and self._recover_imu():
+            sample = self._read_imu_once()
         if sample is None:
             self.imu_failures += 1  # fields stay None: never repeat the last values as the library does
             return

@@ -36,6 +36,9 @@ class EmulatorBackend(SenseHatAPIBackend):
                 raise
             raise SensorError(f"sense_emu unusable: {_one_line(e)}") from None
 
+    def _recover_imu(self) -> bool:
+        return self._sim.rescue()  # the sender that drove the emulator stopped: take over now
+
     def close(self) -> None:
         if not self._closed:
             super().close()
