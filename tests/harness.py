@@ -104,6 +104,53 @@ class ServerProcess:
         return [json.loads(line) for line in self.rejects_path.read_text().splitlines()]
 
 
+class SenderProcess:
+    """``launch_sender.py --emulator`` in a subprocess, reading ``config_path``."""
+
+    def __init__(self, config_path: Path, name: str = "sender") -> None:
+        self.config_path = config_path
+        self.folder = config_path.parent
+        self.stderr_path = self.folder / f"{name}.stderr"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, *extra: str) -> SenderProcess:
+        self.stderr = open(self.stderr_path, "a")
+        self._log_from = self.stderr_path.stat().st_size
+        self.proc = subprocess.Popen(
+            [PYTHON, str(ROOT / "launch_sender.py"), "--config", str(self.config_path), "--emulator", *extra],
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=self.folder,
+        )
+        wait_for(lambda: "session" in self.log_text()[self._log_from:] or self.proc.poll() is not None, 30,
+                 what="sender to start")
+        assert self.proc.poll() is None, self.log_text()
+        return self
+
+    def log_text(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.stderr.close()
+        return code
+
+    def spool_state(self) -> dict[str, Any]:
+        return json.loads((self.folder / "spool" / "state.json").read_text())
+
+    def spooled(self) -> list[dict[str, Any]]:
+        """Readings still waiting in the spool (unacknowledged)."""
+        acked = self.spool_state()["acked"]
+        lines: list[dict[str, Any]] = []
+        for segment in sorted((self.folder / "spool").glob("seg-*.jsonl")):
+            first = int(segment.name[4:24])
+            for offset, line in enumerate(segment.read_bytes().splitlines()):
+                if first + offset >= acked:
+                    lines.append(json.loads(line))
+        return lines
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as file:
         return list(csv.DictReader(file))
