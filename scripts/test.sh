@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up everything the tests need, then lint and run them: bash scripts/test.sh [pytest args]
+set -euo pipefail
+source "$(dirname "$0")/venv.sh"
+cd "$ROOT"
+command -v socat >/dev/null || need_apt socat || true  # for the fire-and-forget client test
+"$PY" -m ruff check .
+exec "$PY" -m pytest "$@"
