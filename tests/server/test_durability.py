@@ -160,3 +160,14 @@ def _accepted(port: int) -> bool:
         return True
     except (OSError, AssertionError, json.JSONDecodeError):
         return False
+
+
+def test_idle_connections_are_closed_after_idle_timeout(server_factory) -> None:
+    server = server_factory(idle_timeout=1)
+    idle = Client(server.port, acks=True)
+    idle.send(reading(seq=0))
+    idle.wait_ack(1)
+    idle.sock.settimeout(10)
+    started = time.monotonic()
+    assert idle.read() is None, "closed by the server"
+    assert 0.5 < time.monotonic() - started < 5

@@ -73,15 +73,16 @@ def test_oversize_line_is_rejected_and_connection_closed(server_factory) -> None
     server = server_factory(max_line_bytes=1024)
     client = Client(server.port, acks=True)
     client.send(reading(seq=0))
-    client.send_raw(b'{"sh_id": "a", "pad": "' + b"x" * 5000)
+    client.send_raw(b'{"sh_id": "a", "pad": "' + b"x" * 5000 + b'"}\n' + json.dumps(reading(seq=1)).encode() + b"\n")
     messages = []
     while (message := client.read()) is not None:
         messages.append(message)
     assert {"error": "line longer than 1024 bytes; connection closed", "line": 2} in messages
-    assert messages[-1] == {"ack": 2}
+    assert messages[-1] == {"ack": 3}
     assert [r["seq"] for r in server.rows()] == ["0"]
-    (record,) = server.rejects()
-    assert len(record["raw"]) == 1024
+    too_long, after = server.rejects()
+    assert len(too_long["raw"]) == 1024
+    assert after["line"] == 3 and "not stored: connection closing" in after["reason"], "received lines are recorded"
 
 
 def test_plain_client_without_hello_gets_nothing_written_back(server: ServerProcess) -> None:

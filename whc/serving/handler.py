@@ -58,7 +58,7 @@ class Handler:
         for line in lines:
             if len(line) > self.max_line_bytes:
                 self._too_long(line, batch, recv_time)
-                break
+                continue
             if line.endswith(b"\r"):
                 line = line[:-1]
             if not line.strip():
@@ -66,16 +66,21 @@ class Handler:
             if not self.seen_first:
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
-                    if self.finished:
-                        break
                     continue
             self.lines += 1
+            if self.finished:  # received before the connection closes: recorded, not stored
+                self._reject(batch, recv_time, f"not stored: connection closing ({self.finished})", line)
+                continue
             try:
                 batch.rows.append(encode(protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)))
             except ProtocolError as exc:
                 self._reject(batch, recv_time, str(exc), line)
         if len(self.partial) > self.max_line_bytes:
             self._too_long(self.partial, batch, recv_time)
+            self.partial = b""
+        elif self.finished and self.partial:
+            self.lines += 1
+            self._reject(batch, recv_time, f"unterminated line: connection closing ({self.finished})", self.partial)
             self.partial = b""
         batch.last_line = self.lines
         if not batch.rows and not batch.rejects:
@@ -116,7 +121,7 @@ class Handler:
         self.lines += 1
         reason = f"line longer than {self.max_line_bytes} bytes; connection closed"
         self._reject(batch, recv_time, reason, line[: self.max_line_bytes])
-        self.finished = "line too long"
+        self.finished = self.finished or "line too long"
 
     def committed(self, batch: Batch) -> None:
         """A batch of this connection is durably handled."""
