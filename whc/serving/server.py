@@ -98,6 +98,8 @@ class Server:
                 else:
                     key.data()
             self._apply_commits()
+            if self.committer.crashed is not None:
+                break
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + 1.0
@@ -126,6 +128,7 @@ class Server:
             if not conn.closed and conn.handler.finished is None:
                 self._read_available(conn)
         committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
+        committed = committed and self.committer.crashed is None
         self._apply_commits()
         while time.monotonic() < deadline and any(c.out or self._has_output(c) for c in self.conns if not c.closed):
             for conn in list(self.conns):
@@ -140,11 +143,12 @@ class Server:
         for conn in list(self.conns):
             self._close(conn, "server stopping")
         self._log_stats(0.0)
+        if not committed:  # the committer may still be inside a write: leave its files alone
+            log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
+                      "senders will resend them", self.pending)
+            return 1
         self.committer.sink.close()
         self.committer.rejects.close()
-        if not committed:
-            log.error("stopped with %d bytes not committed: writes were failing; senders will resend", self.pending)
-            return 1
         log.info("stopped cleanly")
         return 0
 
@@ -354,7 +358,7 @@ class Server:
             if conn.closing_since is not None:
                 if now - conn.closing_since > LINGER_SECONDS and conn.in_flight == 0:
                     self._close(conn, "client did not take its last ack")
-            elif now - conn.last_rx > self.idle_timeout and conn.in_flight == 0:
+            elif now - conn.last_rx > self.idle_timeout and conn.in_flight == 0 and not conn.paused:
                 self._close(conn, f"idle for {self.idle_timeout:g} s")
 
     def _log_stats(self, rate: float) -> None:

@@ -40,6 +40,7 @@ class Committer(threading.Thread):
         self.rejected = 0
         self.commits = 0
         self.failing: str | None = None  # the error while writes fail
+        self.crashed: BaseException | None = None  # an unexpected error ended the thread
 
     def submit(self, batch: Batch) -> None:
         with self._cond:
@@ -56,6 +57,14 @@ class Committer(threading.Thread):
         return not self.is_alive()
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # a bug, not a storage error: make it loud and stop the server
+            log.critical("committer crashed; nothing more will be acknowledged", exc_info=True)
+            self.crashed = exc
+            self.on_commit([])
+
+    def _run(self) -> None:
         last_checkpoint = time.monotonic()
         while True:
             with self._cond:
