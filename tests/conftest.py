@@ -6,23 +6,40 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ServerProcess
+from harness import SenderProcess, ServerProcess
 
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator:
-    """Start servers with given settings; every one still running is killed at the end."""
-    started: list[ServerProcess] = []
+    """Servers with given settings (started unless start=False); every one still running is killed at the end."""
+    made: list[ServerProcess] = []
 
-    def start(folder: Path | None = None, *extra: str, **settings) -> ServerProcess:
+    def make(folder: Path | None = None, *extra: str, start: bool = True, **settings) -> ServerProcess:
         server = ServerProcess(folder or tmp_path, **settings)
-        started.append(server)
-        return server.start(*extra)
+        made.append(server)
+        return server.start(*extra) if start else server
 
-    yield start
-    for server in started:
+    yield make
+    for server in made:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
+
+
+@pytest.fixture
+def sender_factory() -> Iterator:
+    """Emulated senders for a config file; every one still running is killed at the end."""
+    made: list[SenderProcess] = []
+
+    def make(config_path: Path) -> SenderProcess:
+        sender = SenderProcess(config_path)
+        made.append(sender)
+        return sender
+
+    yield make
+    for sender in made:
+        if sender.proc is not None and sender.proc.poll() is None:
+            sender.proc.kill()
+            sender.proc.wait(10)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from harness import PYTHON, ROOT, SenderProcess, ServerProcess, wait_for
+from harness import PYTHON, ROOT, wait_for
 
 from whc import protocol
 from whc.columns import DEFAULT_SENSOR_GROUPS, columns_of
@@ -63,9 +63,9 @@ def test_bad_sender_config_exits_2(tmp_path: Path) -> None:
     assert "key 'sensors' has an unknown group 'gyro'" in result.stderr
 
 
-def test_rate_at_interval_0_05_is_20_hz(server_factory, tmp_path: Path) -> None:
+def test_rate_at_interval_0_05_is_20_hz(server_factory, sender_factory, tmp_path: Path) -> None:
     server = server_factory(unit="rpi01", interval=0.05)
-    sender = SenderProcess(server.config_path).start()
+    sender = sender_factory(server.config_path).start()
     rows = wait_for(lambda: len(server.rows()) >= 215 and server.rows(), 30, what="10 s of readings")
     sender.stop()
     times = [datetime.fromisoformat(r["time"]) for r in rows[:215]]
@@ -75,9 +75,9 @@ def test_rate_at_interval_0_05_is_20_hz(server_factory, tmp_path: Path) -> None:
     assert abs(rate - 20) < 2, f"{rate:.2f} Hz"
 
 
-def test_server_down_for_10_s_then_back_every_seq_exactly_once(server_factory, tmp_path: Path) -> None:
+def test_server_down_for_10_s_then_back_every_seq_exactly_once(server_factory, sender_factory, tmp_path: Path) -> None:
     server = server_factory(unit="rpi01", interval=0.02, fsync_interval=0.2)
-    sender = SenderProcess(server.config_path).start()
+    sender = sender_factory(server.config_path).start()
     wait_for(lambda: len(server.rows()) > 50, 20, what="rows before the outage")
     assert server.stop() == 0
     outage_rows = len(server.rows())
@@ -92,9 +92,9 @@ def test_server_down_for_10_s_then_back_every_seq_exactly_once(server_factory, t
     assert_exactly_once(server.rows(), sender.spooled(), state["session"], state["next_seq"])
 
 
-def test_stopped_while_server_down_then_restarted_is_complete(server_factory, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, unit="rpi01", interval=0.02)
-    sender = SenderProcess(server.config_path).start()
+def test_stopped_while_server_down_then_restarted_is_complete(server_factory, sender_factory, tmp_path: Path) -> None:
+    server = server_factory(start=False, unit="rpi01", interval=0.02)
+    sender = sender_factory(server.config_path).start()
     wait_for(lambda: "retrying" in sender.log_text(), 15, what="the sender to find no server")
     wait_for(lambda: _spooled_count(tmp_path) > 0, 15, what="readings in the spool")
     assert sender.stop() == 0
@@ -110,9 +110,9 @@ def test_stopped_while_server_down_then_restarted_is_complete(server_factory, tm
     server.stop()
 
 
-def test_full_spool_drops_oldest_and_counts_them(server_factory, tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, unit="rpi01", interval=0, spool_max_bytes=65536, fsync_interval=0.1)
-    sender = SenderProcess(server.config_path).start()
+def test_full_spool_drops_oldest_and_counts_them(server_factory, sender_factory, tmp_path: Path) -> None:
+    server = server_factory(start=False, unit="rpi01", interval=0, spool_max_bytes=65536, fsync_interval=0.1)
+    sender = sender_factory(server.config_path).start()
     wait_for(lambda: "spool full" in sender.log_text(), 30, what="the spool to fill")
     assert sender.stop() == 0
     dropped_text = sender.log_text().rsplit("spool full", 1)[1]
