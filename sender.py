@@ -83,11 +83,12 @@ def run(settings: config.Config, unit: str, backend) -> int:
     display = StatusDisplay(backend.sense, unit, enabled=settings["led"], low_light=settings["led_low_light"])
     buffer = Buffer(settings.resolve("spool_dir"), settings["spool_max_bytes"], settings["memory_readings"],
                     settings["fsync_interval"])
-    servers = [(settings["ip"], settings["port"])]
+    servers = list(settings["servers"] or [(settings["ip"], settings["port"])])
     forwarder = Forwarder(buffer, servers, settings["max_in_flight"], settings["ack_timeout"])
     sampler = Sampler(backend, unit, settings["interval"], buffer.add)
-    log.info("sender %s: %s, sensors %s, interval %g s, to %s port %d, session %s", unit, backend.name,
-             ",".join(settings["sensors"]), settings["interval"], servers[0][0], servers[0][1], buffer.session)
+    log.info("sender %s: %s, sensors %s, interval %g s, to %s, session %s", unit, backend.name,
+             ",".join(settings["sensors"]), settings["interval"],
+             ", ".join(f"{host} port {port}" for host, port in servers), buffer.session)
     forwarder.start()
     sampler.start()
     code = 0

@@ -16,6 +16,7 @@ from whc.exc import ConfigError
 from whc.serving.server import Server
 from whc.storage.committer import Committer
 from whc.storage.rejects import RejectsLog
+from whc.storage.sinks import Sink
 from whc.storage.sinks.csv import CsvSink
 
 log = logging.getLogger("whc.server")
@@ -30,11 +31,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def open_sink(settings: config.Config, rejects: RejectsLog) -> Sink:
+    """The configured sink; the PostgreSQL one (and psycopg) is imported only when chosen."""
+    if settings["sink"] == "postgres":
+        from whc.storage.sinks.postgres import PostgresSink
+
+        return PostgresSink(postgres_dsn(settings), settings["postgres_table"])
+    return CsvSink(settings.resolve("csv"), rejects)
+
+
+def postgres_dsn(settings: config.Config) -> str:
+    """The connection string, from the config or from ``postgres_dsn_file``."""
+    if settings["postgres_dsn"]:
+        return settings["postgres_dsn"]
+    path = settings.resolve("postgres_dsn_file")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"key 'postgres_dsn_file': cannot read {path}: {exc.strerror}") from None
+
+
 def open_storage(settings: config.Config, on_commit) -> Committer:
     """The committer with the configured sink and the rejects log."""
     rejects = RejectsLog(settings.resolve("rejects"))
-    sink = CsvSink(settings.resolve("csv"), rejects)
-    log.info("writing readings to %s, rejected lines to %s", sink.path, rejects.file.path)
+    sink = open_sink(settings, rejects)
+    log.info("writing readings to %s, rejected lines to %s", sink.describe(), rejects.file.path)
     return Committer(sink, rejects, on_commit)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,24 @@ def _groups(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValueError("must be a lower-case SQL name: a-z, 0-9, _ (not starting with a digit)")
+    return value
+
+
+def _servers(value: Any) -> tuple[tuple[str, int], ...]:
+    example = '[{"ip": "192.168.1.10", "port": 5000}, {"ip": "192.168.1.11", "port": 5000}]'
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a non-empty list like {example}")
+    servers = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"ip", "port"}:
+            raise ValueError(f"entries must be objects with exactly ip and port, like {example}")
+        servers.append((_str(entry["ip"]), _int(1, 65535)(entry["port"])))
+    return tuple(servers)
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 KEYS: tuple[Key, ...] = (
@@ -127,8 +146,16 @@ KEYS: tuple[Key, ...] = (
         "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
         _int(2**16), "server"),
     Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "both"),
+    Key("sink", "csv", "Where readings go: csv (the default) or postgres.", _choice("csv", "postgres"), "server"),
+    Key("postgres_dsn", None, "PostgreSQL connection string (libpq form), for sink postgres.", _str, "server"),
+    Key("postgres_dsn_file", None, "File holding the connection string instead (keeps the password out of "
+        "server.json).", _str, "server"),
+    Key("postgres_table", "whc_readings", "Table the postgres sink writes (created on first start).",
+        _identifier, "server"),
     # --- the sender (on each Pi) ---
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
+    Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '
+        "the one ip and port.", _servers, "sender"),
     Key("interval", 0, "Seconds between readings; 0 reads as fast as the sensors allow.", _number(0), "sender"),
     Key("backend", "sense_hat", "Sensor source: sense_hat (the HAT) or emulator (sense-emu, no Pi needed).",
         _choice("sense_hat", "emulator"), "sender"),
@@ -200,6 +227,8 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
             config[key.name] = key.check(raw[key.name])
         except ValueError as exc:
             raise ConfigError(f"{name}: key {key.name!r} {exc} (got {json.dumps(raw[key.name])})") from None
+    if config["sink"] == "postgres" and not (config["postgres_dsn"] or config["postgres_dsn_file"]):
+        raise ConfigError(f"{name}: sink 'postgres' needs key 'postgres_dsn' or 'postgres_dsn_file'")
     if config.get("rejects") is None and "csv" in config:
         csv_path = Path(config["csv"])
         config["rejects"] = str(csv_path.with_name(csv_path.stem + ".rejects.jsonl"))

@@ -27,6 +27,10 @@ class Sink(ABC):
     def commit(self) -> int:
         """Make everything staged durable and return how many rows that was; StorageError keeps it staged."""
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the rows go, for the log (never a password)."""
+
     def checkpoint(self) -> None:  # noqa: B027 - optional hook
         """Persist cheap-to-rebuild state (called now and then after a commit)."""
 

@@ -84,6 +84,9 @@ class CsvSink(Sink):
         written, self.rows = self.rows, 0
         return written
 
+    def describe(self) -> str:
+        return str(self.path)
+
     def checkpoint(self) -> None:
         """Save the marks with the CSV size they describe, so a restart scans only what came after."""
         state = {
