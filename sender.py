@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from whc import __version__, config, logs
+from whc import __version__, config, logs, protocol
 from whc.buffering.buffer import Buffer
 from whc.buffering.forwarder import Forwarder
 from whc.exc import ConfigError, SensorError
@@ -24,6 +24,7 @@ from whc.protocol import valid_id
 from whc.sampling.backends import open_backend
 from whc.sampling.led import StatusDisplay
 from whc.sampling.sampler import Sampler
+from whc.tls import client_context
 
 log = logging.getLogger("whc.sender")
 
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(reading))
             return 0
         return run(settings, unit, backend)
+    except ConfigError as exc:
+        print(f"sender: {exc}", file=sys.stderr)
+        return 2
     finally:
         backend.close()
 
@@ -84,7 +88,13 @@ def run(settings: config.Config, unit: str, backend) -> int:
     buffer = Buffer(settings.resolve("spool_dir"), settings["spool_max_bytes"], settings["memory_readings"],
                     settings["fsync_interval"])
     servers = list(settings["servers"] or [(settings["ip"], settings["port"])])
-    forwarder = Forwarder(buffer, servers, settings["max_in_flight"], settings["ack_timeout"])
+    tls = (client_context(settings.resolve("tls_ca_file"),
+                          settings.resolve("tls_client_cert_file") if settings["tls_client_cert_file"] else None,
+                          settings.resolve("tls_client_key_file") if settings["tls_client_key_file"] else None)
+           if settings["tls_ca_file"] else None)
+    hello = protocol.encode_hello(acks=True, sh_id=unit, token=settings.secret("token"))
+    forwarder = Forwarder(buffer, servers, settings["max_in_flight"], settings["ack_timeout"], hello, tls,
+                          settings["tls_server_name"])
     sampler = Sampler(backend, unit, settings["interval"], buffer.add)
     log.info("sender %s: %s, sensors %s, interval %g s, to %s, session %s", unit, backend.name,
              ",".join(settings["sensors"]), settings["interval"],

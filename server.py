@@ -36,19 +36,8 @@ def open_sink(settings: config.Config, rejects: RejectsLog) -> Sink:
     if settings["sink"] == "postgres":
         from whc.storage.sinks.postgres import PostgresSink
 
-        return PostgresSink(postgres_dsn(settings), settings["postgres_table"])
+        return PostgresSink(settings.secret("postgres_dsn"), settings["postgres_table"])
     return CsvSink(settings.resolve("csv"), rejects)
-
-
-def postgres_dsn(settings: config.Config) -> str:
-    """The connection string, from the config or from ``postgres_dsn_file``."""
-    if settings["postgres_dsn"]:
-        return settings["postgres_dsn"]
-    path = settings.resolve("postgres_dsn_file")
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"key 'postgres_dsn_file': cannot read {path}: {exc.strerror}") from None
 
 
 def open_storage(settings: config.Config, on_commit) -> Committer:

@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -159,15 +160,19 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 class Client:
     """A plain TCP client on loopback, optionally speaking the hello/ack part of the protocol."""
 
-    def __init__(self, port: int, acks: bool = False, source: str | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, acks: bool = False, source: str | None = None, host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None, **hello: Any) -> None:
         self.sock = socket.create_connection((host, port), timeout=10, source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.file = self.sock.makefile("rb")
         self.acked = 0
         self.errors: list[dict[str, Any]] = []
-        if acks:
-            self.send_raw(b'{"hello": 1, "acks": true}\n')
-            assert self.read() == {"ok": 1}
+        if acks or hello:
+            self.send_raw(json.dumps({"hello": 1, "acks": acks, **hello}).encode() + b"\n")
+            if acks:
+                assert self.read() == {"ok": 1}
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)

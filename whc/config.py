@@ -146,6 +146,16 @@ KEYS: tuple[Key, ...] = (
         "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
         _int(2**16), "server"),
     Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "both"),
+    Key("token", None, "Shared secret every client must send in its hello (constant-time compare, never logged).",
+        _str, "both"),
+    Key("token_file", None, "A file holding the token instead (keep it 0600).", _str, "both"),
+    Key("tls_cert_file", None, "Server certificate (PEM); with tls_key_file the server speaks TLS only.", _str,
+        "server"),
+    Key("tls_key_file", None, "Server private key (PEM).", _str, "server"),
+    Key("tls_client_ca_file", None, "CA that signs client certificates; set: clients must present one (mutual TLS).",
+        _str, "server"),
+    Key("tls_match_sh_id", False, "With mutual TLS: every reading's sh_id must equal the client certificate's common "
+        "name or a DNS name in it.", _bool, "server"),
     Key("sink", "csv", "Where readings go: csv (the default) or postgres.", _choice("csv", "postgres"), "server"),
     Key("postgres_dsn", None, "PostgreSQL connection string (libpq form), for sink postgres.", _str, "server"),
     Key("postgres_dsn_file", None, "File holding the connection string instead (keeps the password out of "
@@ -170,12 +180,19 @@ KEYS: tuple[Key, ...] = (
     Key("max_in_flight", 5000, "Readings sent but not yet acknowledged, at most.", _int(1), "sender"),
     Key("ack_timeout", 10.0, "Seconds without an ack (with readings waiting) before the server counts as gone.",
         _number(0.1), "sender"),
+    Key("tls_ca_file", None, "CA that signed the server's certificate; set: the sender speaks TLS and verifies the "
+        "server.", _str, "sender"),
+    Key("tls_client_cert_file", None, "This Pi's certificate (PEM), for servers that require one.", _str, "sender"),
+    Key("tls_client_key_file", None, "This Pi's private key (PEM).", _str, "sender"),
+    Key("tls_server_name", None, "Name to verify in the server's certificate; default: the ip of the server.", _str,
+        "sender"),
     Key("led", True, "Use the LED matrix: unit number at start, status pixel, red X on a fatal error.", _bool,
         "sender"),
     Key("led_low_light", False, "Dim the LED matrix.", _bool, "sender"),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}
+_SECRETS = frozenset({"token", "postgres_dsn"})
 
 
 class Config(dict[str, Any]):
@@ -186,6 +203,21 @@ class Config(dict[str, Any]):
     def resolve(self, key: str) -> Path:
         """A path setting, relative to the config file's folder."""
         return (self.path.parent / self[key]).resolve()
+
+    def secret(self, key: str) -> str | None:
+        """A secret given inline (``key``) or in a file (``key``_file), stripped; ConfigError if unreadable."""
+        if self.get(key):
+            return self[key]
+        if not self.get(key + "_file"):
+            return None
+        path = self.resolve(key + "_file")
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: key '{key}_file': cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"{self.path}: key '{key}_file': {path} is empty")
+        return value
 
 
 def load(path: str | Path | None = None) -> Config:
@@ -227,6 +259,20 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
             config[key.name] = key.check(raw[key.name])
         except ValueError as exc:
             raise ConfigError(f"{name}: key {key.name!r} {exc} (got {json.dumps(raw[key.name])})") from None
+    pairs = [("token", "token_file"), ("postgres_dsn", "postgres_dsn_file")]
+    for one, other in pairs:
+        if config.get(one) and config.get(other):
+            raise ConfigError(f"{name}: keys {one!r} and {other!r} are both set; keep one")
+    together = [("tls_cert_file", "tls_key_file"), ("tls_client_cert_file", "tls_client_key_file")]
+    for needs, key in together + [(b, a) for a, b in together]:
+        if config.get(key) and not config.get(needs):
+            raise ConfigError(f"{name}: key {key!r} needs {needs!r} too")
+    if config.get("tls_client_ca_file") and not config.get("tls_cert_file"):
+        raise ConfigError(f"{name}: key 'tls_client_ca_file' needs 'tls_cert_file' and 'tls_key_file' (TLS on)")
+    if config.get("tls_match_sh_id") and not config.get("tls_client_ca_file"):
+        raise ConfigError(f"{name}: key 'tls_match_sh_id' needs 'tls_client_ca_file' (client certificates)")
+    if config.get("tls_client_cert_file") and not config.get("tls_ca_file"):
+        raise ConfigError(f"{name}: key 'tls_client_cert_file' needs 'tls_ca_file' (TLS on)")
     if config["sink"] == "postgres" and not (config["postgres_dsn"] or config["postgres_dsn_file"]):
         raise ConfigError(f"{name}: sink 'postgres' needs key 'postgres_dsn' or 'postgres_dsn_file'")
     if config.get("rejects") is None and "csv" in config:
@@ -241,7 +287,11 @@ def effective(config: Config, side: str) -> dict[str, Any]:
     for key in KEYS:
         if key.side in (side, "both"):
             value = config.get(key.name)
-            if isinstance(value, tuple):
+            if key.name in _SECRETS and value:
+                value = "<hidden>"
+            elif key.name == "servers" and value:
+                value = [{"ip": ip, "port": port} for ip, port in value]
+            elif isinstance(value, tuple):
                 value = [str(v) for v in value]
             out[key.name] = value
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,17 +84,42 @@ def is_hello(obj: dict[str, Any]) -> bool:
     return "hello" in obj
 
 
-def parse_hello(obj: dict[str, Any]) -> bool:
-    """Validate a hello; return whether the client asked for acks."""
+@dataclass(frozen=True)
+class Hello:
+    """A client's first line: what it asks for and who it says it is."""
+
+    acks: bool
+    sh_id: str | None
+    token: str | None = field(default=None, repr=False)
+
+
+def parse_hello(obj: dict[str, Any]) -> Hello:
+    """Validate a hello (``{"hello": 1, "acks": true, "sh_id": "...", "token": "..."}``)."""
     if obj.get("hello") != str(VERSION) or type(obj.get("hello")) is not Number:
         raise ProtocolError(f"unsupported hello {_short(obj.get('hello'))}: this server speaks protocol 1")
     acks = obj.get("acks", False)
     if type(acks) is not bool:
         raise ProtocolError("hello: acks must be true or false")
-    unknown = sorted(set(obj) - {"hello", "acks", "sh_id"})
+    unknown = sorted(set(obj) - {"hello", "acks", "sh_id", "token"})
     if unknown:
         raise ProtocolError(f"hello: unknown key {_short(unknown[0])}")
-    return acks
+    sh_id = obj.get("sh_id")
+    if sh_id is not None and not valid_id(sh_id):
+        raise ProtocolError(f"hello: sh_id {_short(sh_id)} invalid: {_ID_RULE}")
+    token = obj.get("token")
+    if token is not None and type(token) is not str:
+        raise ProtocolError("hello: token must be a string")
+    return Hello(acks, sh_id, token)
+
+
+def encode_hello(acks: bool = True, sh_id: str | None = None, token: str | None = None) -> bytes:
+    """The hello a client sends first."""
+    hello: dict[str, Any] = {"hello": VERSION, "acks": acks}
+    if sh_id is not None:
+        hello["sh_id"] = sh_id
+    if token is not None:
+        hello["token"] = token
+    return (json.dumps(hello) + "\n").encode()
 
 
 def parse_reading(obj: dict[str, Any], recv_time: str, src_ip: str) -> Reading:
@@ -119,7 +145,7 @@ def parse_reading(obj: dict[str, Any], recv_time: str, src_ip: str) -> Reading:
                 extra = []
             extra.append(key)
     sh_id = obj.get("sh_id")
-    if sh_id not in _valid_ids:
+    if type(sh_id) is not str or sh_id not in _valid_ids:  # (a list or dict is not hashable)
         if sh_id is None:
             raise ProtocolError("sh_id missing")
         _check_id("sh_id", sh_id)
@@ -127,7 +153,7 @@ def parse_reading(obj: dict[str, Any], recv_time: str, src_ip: str) -> Reading:
     if session is not None or "seq" in obj:
         if session is None or "seq" not in obj:
             raise ProtocolError("session and seq must come together")
-        if session not in _valid_ids:
+        if type(session) is not str or session not in _valid_ids:
             _check_id("session", session)
         obj["seq"] = _check_seq(obj["seq"])
     if extra is not None:

@@ -101,11 +101,11 @@ def test_sigterm_commits_and_acks_what_was_received_then_exits_0(server: ServerP
 
 def test_write_failure_stops_acks_keeps_connection_and_resumes(server: ServerProcess) -> None:
     client = Client(server.port, acks=True)
-    client.send(reading(seq=0))
-    client.wait_ack(1)
+    client.send(*(reading(seq=i) for i in range(30)))  # the CSV must outgrow the log files, which the limit hits too
+    client.wait_ack(30)
     size = server.csv_path.stat().st_size
     resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))  # "disk full"
-    client.send(*(reading(seq=i) for i in range(1, 50)))
+    client.send(*(reading(seq=i) for i in range(30, 50)))
     wait_for(lambda: "WRITES FAILING" in server.log_text(), what="the write error to be logged")
     assert client.quiet(0.5), "no ack may arrive while writes fail"
     assert server.csv_path.stat().st_size == size, "a failed commit leaves no partial rows behind"

@@ -43,6 +43,8 @@ def test_unknown_numeric_keys_go_to_extra() -> None:
         (b'{"sh_id": "-lead"}', "invalid"),
         (b'{"sh_id": "' + b"a" * 65 + b'"}', "invalid"),
         (b'{"sh_id": 5}', "invalid"),
+        (b'{"sh_id": []}', "invalid"),  # found by the property tests: unhashable values
+        (b'{"sh_id": "a", "session": {}, "seq": 1}', "session {} invalid"),
         (b'{"sh_id": "a", "acc_x": "1.0"}', "must be a number or null, got string"),
         (b'{"sh_id": "a", "acc_x": true}', "got boolean"),
         (b'{"sh_id": "a", "custom": [1]}', "got array"),
@@ -70,11 +72,15 @@ def test_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:
 
 
 def test_hello() -> None:
-    def hello(line: bytes) -> bool:
+    def hello(line: bytes) -> protocol.Hello:
         return protocol.parse_hello(protocol.decode_line(line))
 
-    assert hello(b'{"hello": 1, "acks": true}') is True
-    assert hello(b'{"hello": 1}') is False
+    assert hello(b'{"hello": 1, "acks": true}') == protocol.Hello(True, None)
+    assert hello(b'{"hello": 1}') == protocol.Hello(False, None)
+    assert hello(b'{"hello": 1, "sh_id": "rpi01", "token": "s3cret"}') == protocol.Hello(False, "rpi01", "s3cret")
+    assert "s3cret" not in repr(hello(b'{"hello": 1, "token": "s3cret"}')), "the token never shows in logs"
+    with pytest.raises(ProtocolError, match="token must be a string"):
+        hello(b'{"hello": 1, "token": 5}')
     for line in (b'{"hello": 2}', b'{"hello": "1"}', b'{"hello": 1.0}'):
         with pytest.raises(ProtocolError, match="speaks protocol 1"):
             hello(line)

@@ -12,14 +12,15 @@ import logging
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 
+from .. import protocol
 from .buffer import Buffer
 
 log = logging.getLogger(__name__)
 
-HELLO = b'{"hello": 1, "acks": true}\n'
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 LINES_PER_SEND = 500
 POLL = 0.05
@@ -32,8 +33,13 @@ class ServerGone(Exception):
 class Forwarder(threading.Thread):
     """Sends buffered readings in order; ``connected``/``last_ack`` tell how it goes."""
 
-    def __init__(self, buffer: Buffer, servers: list[tuple[str, int]], max_in_flight: int, ack_timeout: float) -> None:
+    def __init__(self, buffer: Buffer, servers: list[tuple[str, int]], max_in_flight: int, ack_timeout: float,
+                 hello: bytes = protocol.encode_hello(), tls: ssl.SSLContext | None = None,
+                 server_name: str | None = None) -> None:
         super().__init__(name="forwarder", daemon=True)
+        self.hello = hello
+        self.tls = tls
+        self.server_name = server_name
         self.buffer = buffer
         self.servers = servers
         self.max_in_flight = max_in_flight
@@ -76,11 +82,13 @@ class Forwarder(threading.Thread):
         sock = socket.create_connection((host, port), timeout=min(10.0, self.ack_timeout))
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(HELLO)
+        if self.tls is not None:
+            sock = self._sock = self.tls.wrap_socket(sock, server_hostname=self.server_name or host)
+        sock.sendall(self.hello)
         reader = _LineReader(sock)
         answer = reader.next_line(self.ack_timeout)
         if answer is None or json.loads(answer) != {"ok": 1}:
-            raise ServerGone(f"unexpected answer to hello: {answer!r}")
+            raise ServerGone(f"server refused the hello: {answer.decode(errors='replace') if answer else None}")
         if self._failures:
             log.info("connected to %s port %d after %d failed attempts", host, port, self._failures)
         self._failures = 0
@@ -100,7 +108,7 @@ class Forwarder(threading.Thread):
                 sock.sendall(b"".join(lines))
                 sent += len(lines)
             readable, _, _ = select.select([sock], [], [], POLL)
-            if readable:
+            if readable or (self.tls is not None and sock.pending()):  # type: ignore[attr-defined]
                 for line in reader.available():
                     message = json.loads(line)
                     if "ack" in message:
@@ -124,13 +132,14 @@ class _LineReader:
 
     def next_line(self, timeout: float) -> bytes | None:
         deadline = time.monotonic() + timeout
+        previous = self.sock.gettimeout()
         while b"\n" not in self.partial:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ServerGone(f"no answer within {timeout:g} s")
-            readable, _, _ = select.select([self.sock], [], [], remaining)
-            if readable:
-                self._receive()
+            self.sock.settimeout(remaining)
+            self._receive()
+        self.sock.settimeout(previous)
         line, self.partial = self.partial.split(b"\n", 1)
         return line
 
@@ -140,7 +149,12 @@ class _LineReader:
         return lines
 
     def _receive(self) -> None:
-        data = self.sock.recv(65536)
+        try:
+            data = self.sock.recv(65536)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return  # a TLS record not complete yet
+        except TimeoutError:
+            raise ServerGone("no answer in time") from None
         if not data:
             raise ServerGone("server closed the connection")
         self.partial += data

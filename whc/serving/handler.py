@@ -14,6 +14,7 @@ from .. import protocol
 from ..exc import ProtocolError
 from ..storage import Batch, Row
 from ..storage.rejects import reject_record
+from .access import token_matches
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,13 @@ MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; 
 class Handler:
     """Protocol state of one connection (the ``socketserver`` request-handler role)."""
 
-    def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row]) -> None:
+    def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
+                 token: bytes | None = None, identities: frozenset[str] | None = None) -> None:
         self.ip = ip
         self.encode = encode
+        self.token = token  # required in the hello, if set
+        self.identities = identities  # the names of the client's certificate, if sh_id must match them
+        self.auth_failure: str | None = None  # why the client was refused; nothing more of it is kept
         self.max_line_bytes = max_line_bytes
         self.partial = b""
         self.seen_first = False
@@ -67,15 +72,24 @@ class Handler:
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
                     continue
+            if self.auth_failure:
+                break
             self.lines += 1
             if self.finished:  # received before the connection closes: recorded, not stored
                 self._reject(batch, recv_time, f"not stored: connection closing ({self.finished})", line)
                 continue
             try:
-                batch.rows.append(encode(protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)))
+                reading = protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
             except ProtocolError as exc:
                 self._reject(batch, recv_time, str(exc), line)
-        if len(self.partial) > self.max_line_bytes:
+                continue
+            if self.identities is not None and reading["sh_id"] not in self.identities:
+                self._refuse(f"sh_id {reading['sh_id']!r} does not match the client certificate")
+                break
+            batch.rows.append(encode(reading))
+        if self.auth_failure:
+            self.partial = b""
+        elif len(self.partial) > self.max_line_bytes:
             self._too_long(self.partial, batch, recv_time)
             self.partial = b""
         elif self.finished and self.partial:
@@ -87,24 +101,55 @@ class Handler:
             return None
         return batch
 
+    def abandon_partial(self, recv_time: str, reason: str) -> Batch | None:
+        """Record an unfinished line as rejected (the server is stopping); None if there is none."""
+        if not self.partial.strip() or self.auth_failure:
+            return None
+        batch = Batch(self, self.lines, len(self.partial))
+        self.lines += 1
+        self._reject(batch, recv_time, reason, self.partial[: self.max_line_bytes])
+        self.partial = b""
+        batch.last_line = self.lines
+        return batch
+
     def _maybe_hello(self, line: bytes, batch: Batch, recv_time: str) -> bool:
         """Handle a first line that is a hello; False if it is a reading."""
         try:
             obj = protocol.decode_line(line)
         except ProtocolError:
-            return False
-        if not protocol.is_hello(obj):
+            obj = None
+        if obj is None or not protocol.is_hello(obj):
+            if self.token is not None:
+                self._refuse("no hello with a token")
+                return True
             return False
         self.hello = True
         try:
-            self.acks = protocol.parse_hello(obj)
+            hello = protocol.parse_hello(obj)
         except ProtocolError as exc:
             self.errors.append(protocol.encode_error(str(exc), 0))
-            batch.rejects.append(reject_record(recv_time, self.ip, 0, str(exc), line))
-            self.finished = "bad hello"
+            if self.token is not None:
+                self._refuse(f"bad hello: {exc}")
+            else:
+                batch.rejects.append(reject_record(recv_time, self.ip, 0, str(exc), line))
+                self.finished = "bad hello"
             return True
+        if self.token is not None and not token_matches(self.token, hello.token):
+            self.errors.append(protocol.encode_error("authentication failed", 0))
+            self._refuse("wrong token" if hello.token is not None else "no token in the hello")
+            return True
+        if self.identities is not None and hello.sh_id is not None and hello.sh_id not in self.identities:
+            self.errors.append(protocol.encode_error("sh_id does not match the client certificate", 0))
+            self._refuse(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
+            return True
+        self.acks = hello.acks
         self.ok_due = True
         return True
+
+    def _refuse(self, reason: str) -> None:
+        """A security failure: the connection ends and nothing more of it is stored or recorded."""
+        self.auth_failure = reason
+        self.finished = "refused: " + reason
 
     def _reject(self, batch: Batch, recv_time: str, reason: str, raw: bytes) -> None:
         batch.rejects.append(reject_record(recv_time, self.ip, self.lines, reason, raw))

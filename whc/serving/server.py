@@ -13,6 +13,7 @@ import logging
 import selectors
 import signal
 import socket
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from ..exc import ConfigError
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
+from ..tls import server_context
+from .access import certificate_names
 from .allowlist import Allowlist, RateLimitedLog, normalise_ip
 from .handler import Handler
 
@@ -32,6 +35,7 @@ CONN_IN_FLIGHT = 4 * 2**20  # received-but-uncommitted bytes per connection befo
 LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack to go out
 SHUTDOWN_SECONDS = 4.5
 ACCEPTS_PER_WAKE = 256
+HANDSHAKE_SECONDS = 10.0
 
 
 @dataclass(eq=False)
@@ -47,6 +51,7 @@ class Connection:
     closing_since: float | None = None
     closed: bool = False
     events: int = selectors.EVENT_READ
+    handshaking: bool = False  # TLS handshake not finished yet
 
 
 class Server:
@@ -59,6 +64,11 @@ class Server:
         self.max_connections: int = config["max_connections"]
         self.max_per_ip: int = config["max_connections_per_ip"]
         self.idle_timeout: float = config["idle_timeout"]
+        self.token = token.encode("utf-8") if (token := config.secret("token")) else None
+        self.tls = (server_context(config.resolve("tls_cert_file"), config.resolve("tls_key_file"),
+                                   config.resolve("tls_client_ca_file") if config["tls_client_ca_file"] else None)
+                    if config["tls_cert_file"] else None)
+        self.match_sh_id: bool = config["tls_match_sh_id"]
         self.max_pending: int = config["max_pending_bytes"]
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
@@ -75,6 +85,7 @@ class Server:
         self.denied_log = RateLimitedLog(60.0)
         self.accepted = 0
         self.denied = 0
+        self.auth_failures = 0
         self.committer: Committer = committer_factory(self._committed)
 
     # --- life cycle -------------------------------------------------------------------------
@@ -84,8 +95,12 @@ class Server:
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
-        log.info("listening on %s port %d; allowed: %s", self.address[0], self.address[1],
-                 ", ".join(str(n) for n in self.allowlist.networks))
+        security = ", ".join(part for part, on in [
+            ("TLS", self.tls is not None), ("client certificates", self.tls is not None and
+                                           self.tls.verify_mode == ssl.CERT_REQUIRED),
+            ("sh_id must match the certificate", self.match_sh_id), ("token", self.token is not None)] if on)
+        log.info("listening on %s port %d (%s); allowed: %s", self.address[0], self.address[1],
+                 security or "plain TCP, no token", ", ".join(str(n) for n in self.allowlist.networks))
         stats_every = self.config["stats_interval"]
         next_sweep = time.monotonic() + 1.0
         next_stats = time.monotonic() + stats_every
@@ -174,7 +189,10 @@ class Server:
                     log.warning("refused %s: %s%s", ip, reason, f" ({more} more since last logged)" if more else "")
                 continue
             sock.setblocking(False)
-            conn = Connection(sock, Handler(ip, self.max_line_bytes, self.committer.sink.encode), now)
+            handler = Handler(ip, self.max_line_bytes, self.committer.sink.encode, self.token)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            conn = Connection(sock, handler, now, handshaking=self.tls is not None)
             self.conns.add(conn)
             self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
             self.accepted += 1
@@ -192,15 +210,51 @@ class Server:
 
     # --- reading ----------------------------------------------------------------------------
     def _service(self, conn: Connection, mask: int) -> None:
+        if conn.handshaking:
+            self._handshake(conn)
+            return
         if mask & selectors.EVENT_WRITE:
             self._flush(conn)
         if mask & selectors.EVENT_READ and not conn.closed:
             self._read(conn)
 
+    def _handshake(self, conn: Connection) -> None:
+        sock: ssl.SSLSocket = conn.sock  # type: ignore[assignment]
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_events(conn, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_events(conn, selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self._refused(conn, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
+            return
+        conn.handshaking = False
+        conn.last_rx = time.monotonic()
+        if self.match_sh_id:
+            conn.handler.identities = certificate_names(sock.getpeercert())
+        self._set_events(conn, selectors.EVENT_READ)
+        if sock.pending():
+            self._read(conn)
+
+    def _refused(self, conn: Connection, reason: str) -> None:
+        """Close a connection that failed a security check; log it once a minute per address."""
+        self.auth_failures += 1
+        ip = conn.handler.ip
+        key = f"auth:{ip}"
+        if self.denied_log.due(key, time.monotonic()):
+            more = self.denied_log.take_suppressed(key)
+            log.warning("refused %s: %s%s", ip, reason, f" ({more} more refusals since last logged)" if more else "")
+        self._close(conn, reason, quiet=True)
+
     def _read(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
+            if self.tls is not None and data:
+                data = self._read_tls_records(conn.sock, data)  # type: ignore[arg-type]
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
             self._ingest(conn, b"", eof=True)
@@ -212,35 +266,69 @@ class Server:
             self._finish_input(conn, "closed by client")
             return
         self._ingest(conn, data)
-        if conn.handler.finished:
+        if conn.handler.auth_failure:
+            self._refused_after_flush(conn)
+        elif conn.handler.finished:
             self._finish_input(conn, conn.handler.finished)
         elif conn.in_flight > CONN_IN_FLIGHT or self.pending > self.max_pending:
             self._pause(conn)
 
+    @staticmethod
+    def _read_tls_records(sock: ssl.SSLSocket, data: bytes) -> bytes:
+        """A TLS recv returns one record (16 KiB at most): take what else is ready, within reason."""
+        parts = [data]
+        for _ in range(RECV_BYTES // 16384):
+            try:
+                more = sock.recv(RECV_BYTES)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                break
+            if not more:
+                break
+            parts.append(more)
+        return b"".join(parts)
+
+    def _refused_after_flush(self, conn: Connection) -> None:
+        """Send the client its error line (best effort, never waiting), then close."""
+        self._flush(conn)
+        self._refused(conn, conn.handler.auth_failure or "refused")
+
     def _read_available(self, conn: Connection) -> None:
-        """At shutdown: take in whatever the client already sent."""
+        """At shutdown: take in whatever the client already sent; an unfinished line is recorded as such."""
         for _ in range(64):
             try:
                 data = conn.sock.recv(RECV_BYTES)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
             except OSError:
-                data = None
+                data = b""
             if not data:
                 self._ingest(conn, b"", eof=True)
                 return
             self._ingest(conn, data)
             if conn.handler.finished:
                 return
+        batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
+        if batch is not None:
+            self._submit(conn, batch)
 
     def _ingest(self, conn: Connection, data: bytes, eof: bool = False) -> None:
-        batch = conn.handler.feed(data, utc_now(), eof)
+        try:
+            batch = conn.handler.feed(data, utc_now(), eof)
+        except Exception:  # a bug must cost one connection (its client resends), never the server
+            log.exception("%s: internal error handling received data; closing the connection", conn.handler.ip)
+            conn.handler.finished = "internal error"
+            return
         if batch is not None:
-            batch.owner = conn
-            batch.nbytes = max(batch.nbytes, 1)
-            conn.in_flight += batch.nbytes
-            self.pending += batch.nbytes
-            self.committer.submit(batch)
+            self._submit(conn, batch)
         elif conn.handler.writes and conn.handler.ok_due:
             self._flush(conn)
+
+    def _submit(self, conn: Connection, batch: Batch) -> None:
+        batch.owner = conn
+        batch.nbytes = max(batch.nbytes, 1)
+        conn.in_flight += batch.nbytes
+        self.pending += batch.nbytes
+        self.committer.submit(batch)
 
     def _finish_input(self, conn: Connection, why: str) -> None:
         """No more input from this client: close now, or once its last ack is out."""
@@ -303,7 +391,7 @@ class Server:
         if conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 sent = 0
             except OSError as exc:
                 self._close(conn, f"send failed: {exc.strerror or exc}")
@@ -327,7 +415,7 @@ class Server:
             self.selector.modify(conn.sock, events, conn)
         conn.events = events
 
-    def _close(self, conn: Connection, why: str) -> None:
+    def _close(self, conn: Connection, why: str, quiet: bool = False) -> None:
         if conn.closed:
             return
         conn.closed = True
@@ -347,6 +435,8 @@ class Server:
         else:
             self.per_ip.pop(ip, None)
         h = conn.handler
+        if quiet:
+            return
         if h.rejected:
             log.warning("%s: %s; %d lines, %d rejected (see the rejects log)", ip, why, h.lines, h.rejected)
         else:
@@ -355,7 +445,10 @@ class Server:
     # --- timers -----------------------------------------------------------------------------
     def _sweep(self, now: float) -> None:
         for conn in list(self.conns):
-            if conn.closing_since is not None:
+            if conn.handshaking:
+                if now - conn.last_rx > HANDSHAKE_SECONDS:
+                    self._refused(conn, f"TLS handshake not done within {HANDSHAKE_SECONDS:g} s")
+            elif conn.closing_since is not None:
                 if now - conn.closing_since > LINGER_SECONDS and conn.in_flight == 0:
                     self._close(conn, "client did not take its last ack")
             elif now - conn.last_rx > self.idle_timeout and conn.in_flight == 0 and not conn.paused:

@@ -1,0 +1,49 @@
+"""The server's line handling as a pure function, and the properties every input must keep.
+
+Shared by the property tests (tests/security) and the fuzz run (tests/fuzz_server.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from whc.columns import NAMES
+from whc.serving.handler import Handler
+from whc.storage.sinks.csv import CsvSink
+
+RECV_TIME = "2026-11-24T12:00:00.000000Z"
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True) -> tuple[Handler, list, list]:
+    """Run chunks through one connection's handler; return it with the rows and rejects it produced."""
+    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode)
+    rows: list = []
+    rejects: list = []
+    for chunk in chunks + ([b""] if eof else []):
+        batch = handler.feed(chunk, RECV_TIME, eof=eof and chunk == b"")
+        if batch is not None:
+            rows.extend(batch.rows)
+            rejects.extend(batch.rejects)
+        if handler.finished:
+            break
+    return handler, rows, rejects
+
+
+def check(chunks: list[bytes], max_line_bytes: int = 1024) -> int:
+    """Assert the properties; return how many rows were stored."""
+    handler, rows, rejects = feed(chunks, max_line_bytes)
+    line_rejects = [r for r in rejects if r["line"] != 0]  # line 0: a refused hello
+    assert handler.lines == len(rows) + len(line_rejects), "every counted line is stored or recorded"
+    for _key, _seq, line in rows:
+        assert line.endswith("\n") and line.count("\n") == 1, "one row is one line"
+        (cells,) = list(csv.reader([line]))
+        assert len(cells) == len(NAMES), "every row has the header's column count"
+        for cell in cells:
+            if cell.startswith(FORMULA_STARTS):
+                float(cell)  # only a number may start with - (or +): no spreadsheet formula
+    for record in rejects:
+        json.dumps(record)
+        assert len(record.get("raw", "")) <= max_line_bytes + 4 or "raw_b64" in record
+    return len(rows)
