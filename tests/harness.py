@@ -46,7 +46,25 @@ def write_config(folder: Path, **settings: Any) -> Path:
     return path
 
 
-class ServerProcess:
+class _Process:
+    """A launched script whose stderr goes to ``stderr_path``."""
+
+    stderr_path: Path
+    proc: subprocess.Popen[str] | None
+
+    def log_text(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.stderr.close()
+        return code
+
+
+class ServerProcess(_Process):
     """``launch_server.py`` in a subprocess, with its config in ``folder``."""
 
     def __init__(self, folder: Path, **settings: Any) -> None:
@@ -82,17 +100,6 @@ class ServerProcess:
             raise AssertionError(f"server exited with {self.proc.returncode}: {self.log_text()[-2000:]}")
         return "listening on" in self.log_text()[self._log_from:]
 
-    def log_text(self) -> str:
-        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self.stderr.close()
-        return code
-
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
@@ -105,7 +112,7 @@ class ServerProcess:
         return [json.loads(line) for line in self.rejects_path.read_text().splitlines()]
 
 
-class SenderProcess:
+class SenderProcess(_Process):
     """``launch_sender.py --emulator`` in a subprocess, reading ``config_path``."""
 
     def __init__(self, config_path: Path, name: str = "sender") -> None:
@@ -125,17 +132,6 @@ class SenderProcess:
                  what="sender to start")
         assert self.proc.poll() is None, self.log_text()
         return self
-
-    def log_text(self) -> str:
-        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self.stderr.close()
-        return code
 
     def spool_state(self) -> dict[str, Any]:
         return json.loads((self.folder / "spool" / "state.json").read_text())
