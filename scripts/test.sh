@@ -4,5 +4,6 @@ set -euo pipefail
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
 command -v socat >/dev/null || need_apt socat || true  # for the fire-and-forget client test
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt postgresql || true  # for tests/postgres
 "$PY" -m ruff check .
 exec "$PY" -m pytest "$@"

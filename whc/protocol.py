@@ -141,6 +141,8 @@ def parse_reading(obj: dict[str, Any], recv_time: str, src_ip: str) -> Reading:
         else:
             if value is not None:
                 _check_number(key, value)
+            if "\x00" in key or not key.isprintable() and _unencodable(key):
+                raise ProtocolError(f"key {_short(key)} has a NUL or an unpaired surrogate")
             if extra is None:
                 extra = []
             extra.append(key)
@@ -177,7 +179,10 @@ def parse_time(value: object) -> str:
         raise ProtocolError(f"time {_short(value)} has no UTC offset (add Z or +00:00)")
     if len(value) == 27 and value[26] == "Z" and value[10] == "T" and value[19] == ".":
         return value  # already in canonical form
-    return format_time(moment)
+    try:
+        return format_time(moment)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise ProtocolError(f"time {_short(value)} is out of range") from None
 
 
 def encode_ack(count: int) -> bytes:
@@ -193,11 +198,22 @@ def encode_error(reason: str, line: int | None) -> bytes:
 def _check_number(key: str, value: object) -> None:
     if type(value) is not Number:
         raise ProtocolError(f"{_short(key)} must be a number or null, got {_json_type(value)}")
-    if len(value) > 17 or "e" in value or "E" in value:  # only these can overflow a double
+    if len(value) > 17 or "e" in value or "E" in value:  # only these can overflow or underflow a double
         if len(value) > MAX_NUMBER_CHARS:
             raise ProtocolError(f"{_short(key)}: number longer than {MAX_NUMBER_CHARS} characters")
-        if not math.isfinite(float(value)):
+        number = float(value)
+        if not math.isfinite(number):
             raise ProtocolError(f"{_short(key)}: number out of range (Infinity is not allowed)")
+        if number == 0.0 and any(c in "123456789" for c in value.lower().split("e")[0]):
+            raise ProtocolError(f"{_short(key)}: number out of range (too small for a double)")
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_seq(value: object) -> int:

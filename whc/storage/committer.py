@@ -95,6 +95,7 @@ class Committer(threading.Thread):
             try:
                 written = self.sink.commit()
                 self.rejects.commit()
+                duplicates += self.sink.commit_duplicates
                 break
             except (StorageError, OSError) as exc:
                 if self.failing is None:

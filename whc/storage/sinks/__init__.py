@@ -5,14 +5,27 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
+from ...columns import NAMES
 from ...protocol import Reading
 from .. import Row
+
+_INDEX = {name: i for i, name in enumerate(NAMES)}
+
+
+def cells(reading: Reading, null: str) -> list[str]:
+    """The reading's values as text in column order (numbers as sent), ``null`` where there is none."""
+    out = [null] * len(NAMES)
+    for key, value in reading.items():
+        if value is not None:
+            out[_INDEX[key]] = value if type(value) is not int else str(value)
+    return out
 
 
 class Sink(ABC):
     """Stores readings; ``stage`` then ``commit`` (durable, all-or-nothing, retryable)."""
 
     name: str
+    commit_duplicates: int = 0  # resends the last commit found (for sinks that learn it only at commit)
 
     @staticmethod
     @abstractmethod

@@ -17,13 +17,11 @@ from .. import Row
 from ..appendfile import AppendFile, fsync_dir
 from ..dedup import HighWaterMarks
 from ..rejects import RejectsLog, reject_record
-from . import Sink
+from . import Sink, cells
 
 log = logging.getLogger(__name__)
 
 HEADER = ",".join(NAMES) + "\n"
-_INDEX = {name: i for i, name in enumerate(NAMES)}
-_WIDTH = len(NAMES)  # ``extra`` is last; no other column holds text that needs quoting
 _SESSION_AT = NAMES.index("session")
 _SEQ_AT = NAMES.index("seq")
 _SH_ID_AT = NAMES.index("sh_id")
@@ -32,14 +30,11 @@ _SCAN_CHUNK = 1 << 20
 
 def format_row(row: Reading) -> str:
     """One CSV line: numbers as the client wrote them, ``extra`` quoted."""
-    cells = [""] * _WIDTH
-    for key, value in row.items():
-        if value is not None:
-            cells[_INDEX[key]] = value if type(value) is not int else str(value)
-    extra = cells[-1]
+    values = cells(row, "")
+    extra = values[-1]  # the last column, and the only one whose text can need quoting
     if extra:
-        cells[-1] = '"' + extra.replace('"', '""') + '"'
-    return ",".join(cells) + "\n"
+        values[-1] = '"' + extra.replace('"', '""') + '"'
+    return ",".join(values) + "\n"
 
 
 class CsvSink(Sink):
