@@ -22,8 +22,6 @@ from whc.reporting.build import Options, build_report
 from whc.reporting.progress import Progress
 from whc.reporting.stream import CsvStream
 
-HAVE_MATPLOTLIB = subprocess.run([PYTHON, "-c", "import matplotlib"], capture_output=True).returncode == 0
-
 
 def run_report(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PYTHON, str(ROOT / "report.py"), *args], capture_output=True, text=True, timeout=60,
@@ -97,9 +95,8 @@ def test_a_paused_sender_is_one_gap_in_the_report(server_factory, sender_factory
     assert "## Longest gaps" in markdown
     assert datetime.fromtimestamp(start, UTC).strftime("from %Y-%m-%d %H:%M:%S") in markdown
     assert "rpi01" in result.stdout and "invalid rows: none" in result.stdout
-    if HAVE_MATPLOTLIB:
-        assert_png(out / "rpi01.png")
-        assert "![rpi01](rpi01.png)" in markdown
+    assert_png(out / "rpi01.png")
+    assert "![rpi01](rpi01.png)" in markdown
 
     middle = datetime.fromisoformat(rows[50]["time"]).isoformat()
     later = datetime.fromisoformat(rows[150]["time"]).isoformat()
@@ -132,8 +129,7 @@ def test_a_sender_killed_and_restarted_shows_two_sessions(server_factory, sender
     assert int(unit["gaps"]) >= 1, "the restart left a hole"
     assert unit["duplicate_seq"] == "0" and unit["time_backwards"] == "0"
     assert "rpi02: 2 sessions" in " ".join(result.stdout.split())
-    if HAVE_MATPLOTLIB:
-        assert_png(tmp_path / "out" / "rpi02.png")
+    assert_png(tmp_path / "out" / "rpi02.png")
 
 
 # --- on a large synthetic file with known anomalies --------------------------------------------
@@ -250,8 +246,7 @@ def test_first_version_file_with_times_of_day_only(tmp_path: Path) -> None:
     for name in ("sessions", "missing_seq", "duplicate_seq", "clock_offset_median_ms", "clock_offset_max_ms"):
         assert unit[name] == "n/a", name
     assert "no seq, session or recv_time" in result.stdout
-    if HAVE_MATPLOTLIB:
-        assert_png(tmp_path / "out" / "rpi01.png")
+    assert_png(tmp_path / "out" / "rpi01.png")
 
 
 def test_without_matplotlib_the_summary_is_written_and_one_line_says_how(tmp_path: Path) -> None:
