@@ -87,6 +87,7 @@ def main() -> int:
         for _ in range(4):
             print("  " + file.readline().rstrip()[:160])
     print("logs: demo/server/launch_server.out, demo/rpi*/launch_sender.out")
+    print(f"summary and plots: {sys.executable} report.py {csv_path}")
     if any(codes) or not rows:
         print(f"something went wrong (exit codes {codes}); see the logs above", file=sys.stderr)
         return 1
