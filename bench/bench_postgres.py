@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import multiprocessing
 import os
 import signal
@@ -35,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import bench_server  # noqa: E402
-from bench_server import _worker, cpu_seconds, peak_rss_mb  # noqa: E402
+from bench_server import _worker  # noqa: E402
+from procstats import cpu_seconds, peak_rss_mb  # noqa: E402
 
 TABLE = "whc_bench"
 
@@ -51,22 +51,7 @@ def start_server(folder: Path, port: int, dsn: str | None) -> subprocess.Popen:
     folder.mkdir(exist_ok=True)
     if dsn is None:
         return bench_server.start_server(folder, port)
-    config = {"ip": "127.0.0.1", "port": port, "max_connections": 4096, "max_connections_per_ip": 4096,
-              "log_level": "WARNING", "stats_interval": 3600, "sink": "postgres", "postgres_dsn": dsn,
-              "postgres_table": TABLE}
-    (folder / "server.json").write_text(json.dumps(config))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch_server.py"), "--config", str(folder / "server.json")],
-                            cwd=folder)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited with {proc.returncode}") from None
-            time.sleep(0.05)
-    raise SystemExit("server did not start")
+    return bench_server.start_server(folder, port, sink="postgres", postgres_dsn=dsn, postgres_table=TABLE)
 
 
 @contextlib.contextmanager

@@ -31,9 +31,10 @@ from procstats import cpu_seconds, peak_rss_mb  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen:
+def start_server(folder: Path, port: int, **settings: object) -> subprocess.Popen:
+    """launch_server.py in ``folder`` with limits raised for the load; ``settings`` add to its config."""
     config = {"ip": "127.0.0.1", "port": port, "max_connections": 4096, "max_connections_per_ip": 4096,
-              "log_level": "WARNING", "stats_interval": 3600}
+              "log_level": "WARNING", "stats_interval": 3600, **settings}
     (folder / "server.json").write_text(json.dumps(config))
     proc = subprocess.Popen([sys.executable, str(ROOT / "launch_server.py"), "--config", str(folder / "server.json")],
                             cwd=folder)
@@ -43,6 +44,8 @@ def start_server(folder: Path, port: int) -> subprocess.Popen:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return proc
         except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode}") from None
             time.sleep(0.05)
     raise SystemExit("server did not start")
 
