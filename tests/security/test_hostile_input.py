@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 from fuzzing import check
@@ -86,3 +87,6 @@ def test_real_server_csv_is_well_formed_after_the_campaign(shared_server: Server
                     read_rows(shared_server.csv_path), what="the marker row")
     for row in rows:
         assert None not in row and None not in row.values(), "no row has more or fewer cells than the header"
+    status = Path(f"/proc/{shared_server.proc.pid}/status").read_text()
+    peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    assert peak_mb < 100, f"memory stays bounded (peak RSS {peak_mb:.0f} MB)"
