@@ -118,3 +118,29 @@ def test_full_spool_drops_oldest_and_counts(tmp_path: Path) -> None:
     remaining = seqs(read_all(buffer, buffer.acked))
     assert remaining[0] == buffer.dropped, "the oldest went first"
     assert buffer.dropped + buffer.backlog == 1200
+
+
+def test_reading_the_spool_while_it_is_appended_never_sees_half_a_line(tmp_path: Path) -> None:
+    """Found in review: a reader racing an append could take a torn line for a whole one."""
+    import threading
+    import time
+
+    from whc.buffering.spool import Spool
+
+    spool = Spool(tmp_path, 2**30)
+    total, batch = 200_000, 2000
+
+    def write() -> None:
+        for first in range(0, total, batch):  # ~150 KB per append: a write the reader can catch halfway
+            spool.append(first, [b'{"seq":%d,"pad":"%s"}\n' % (i, b"x" * 50) for i in range(first, first + batch)])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    got: list[int] = []
+    deadline = time.monotonic() + 30
+    while len(got) < total and time.monotonic() < deadline:
+        for line in spool.read(len(got), 5000, 2**20):
+            assert line.endswith(b"\n")
+            got.append(json.loads(line)["seq"])
+    writer.join(10)
+    assert got == list(range(total))

@@ -132,3 +132,21 @@ def test_bad_tls_files_fail_at_start(tmp_path, certs) -> None:
     result = subprocess.run(["python3", str(ROOT / "launch_server.py"), "--config", str(config)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "cannot load" in result.stderr
+
+
+def test_clients_resetting_before_the_handshake_do_not_stop_a_tls_server(server_factory, certs) -> None:
+    """Found in review: wrap_socket raised on an already-reset socket and killed the server."""
+    import socket
+    import struct
+
+    server = tls_server(server_factory, certs)
+    for index in range(300):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        if index % 2:
+            sock.sendall(b"\x16\x03\x01")
+        sock.close()
+    assert server.proc.poll() is None
+    honest = Client(server.port, acks=True, tls=client_tls(certs, "rpi01"))
+    honest.send(reading(sh_id="rpi01", seq=0))
+    honest.wait_ack(1)

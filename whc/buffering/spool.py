@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Spool:
                 log.warning("spool: positions %d-%d missing between %s and %s", older.end, newer.first - 1,
                             older.path.name, newer.path.name)
         self._cursor: tuple[int, int, int] | None = None  # (segment first, position, byte offset) of the reader
+        self._lock = threading.Lock()  # segment list and extents: appended by one thread, read by another
 
     @property
     def start(self) -> int | None:
@@ -69,7 +71,8 @@ class Spool:
         last = self.segments[-1] if self.segments else None
         if last is None or last.end != first or last.size + len(data) > self.segment_bytes:
             last = Segment(first, 0, 0, self.folder / f"seg-{first:020d}.jsonl")
-            self.segments.append(last)
+            with self._lock:
+                self.segments.append(last)
             new = True
         else:
             new = False
@@ -79,56 +82,66 @@ class Spool:
             os.fsync(file.fileno())
         if new:
             fsync_dir(self.folder)
-        last.count += len(lines)
-        last.size += len(data)
+        with self._lock:  # readers see the lines only once they are whole on disk
+            last.count += len(lines)
+            last.size += len(data)
 
     def read(self, position: int, max_lines: int, max_bytes: int) -> list[bytes]:
-        """Up to ``max_lines`` lines from ``position`` on (within one segment)."""
-        for segment in self.segments:
-            if segment.first <= position < segment.end:
-                break
-        else:
-            return []
+        """Up to ``max_lines`` lines from ``position`` on (within one segment).
+
+        Only what a finished ``append`` covers is read: another thread may be appending to the
+        same segment, and a line it is still writing must not be taken for a whole one.
+        """
+        with self._lock:
+            for segment in self.segments:
+                if segment.first <= position < segment.end:
+                    break
+            else:
+                return []
+            end, size_limit, cursor = segment.end, segment.size, self._cursor
         offset = 0
-        if self._cursor is not None and self._cursor[0] == segment.first and self._cursor[1] <= position:
-            skip_from, offset = self._cursor[1], self._cursor[2]
+        if cursor is not None and cursor[0] == segment.first and cursor[1] <= position:
+            skip_from, offset = cursor[1], cursor[2]
         else:
             skip_from = segment.first
         lines = []
         size = 0
-        with open(segment.path, "rb") as file:
-            file.seek(offset)
-            for _ in range(position - skip_from):
-                offset += len(file.readline())
-            while len(lines) < max_lines and size < max_bytes:
-                line = file.readline()
-                if not line:
-                    break
-                lines.append(line)
-                size += len(line)
-        self._cursor = (segment.first, position + len(lines), offset + size)
+        try:
+            with open(segment.path, "rb") as file:
+                file.seek(offset)
+                for _ in range(position - skip_from):
+                    offset += len(file.readline())
+                while len(lines) < min(max_lines, end - position) and size < max_bytes:
+                    line = file.readline(max(0, size_limit - offset - size))
+                    if not line.endswith(b"\n"):
+                        break
+                    lines.append(line)
+                    size += len(line)
+        except FileNotFoundError:
+            return []  # acknowledged or dropped meanwhile
+        with self._lock:
+            self._cursor = (segment.first, position + len(lines), offset + size)
         return lines
 
     def discard_before(self, position: int) -> None:
         """Delete segments whose every line is below ``position`` (acknowledged)."""
         while self.segments and self.segments[0].end <= position:
-            self._remove(self.segments.pop(0))
+            self._remove()
 
     def drop_oldest(self) -> Segment | None:
         """Delete the oldest segment to make room; return it (its lines are lost)."""
-        if not self.segments:
-            return None
-        segment = self.segments.pop(0)
-        self._remove(segment)
-        return segment
+        return self._remove() if self.segments else None
 
-    def _remove(self, segment: Segment) -> None:
+    def _remove(self) -> Segment:
+        with self._lock:
+            segment = self.segments.pop(0)
+            if self._cursor is not None and self._cursor[0] == segment.first:
+                self._cursor = None
         try:
             segment.path.unlink()
         except FileNotFoundError:
             pass
-        if self._cursor is not None and self._cursor[0] == segment.first:
-            self._cursor = None
+        return segment
 
     def _load(self, path: Path) -> Segment:
         """Read a segment's extent, cutting a torn last line (power cut mid-write)."""

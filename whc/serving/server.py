@@ -191,7 +191,13 @@ class Server:
             sock.setblocking(False)
             handler = Handler(ip, self.max_line_bytes, self.committer.sink.encode, self.token)
             if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                try:
+                    sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                except OSError as exc:  # reset before the handshake (ssl.SSLError is an OSError too)
+                    sock.close()
+                    self.auth_failures += 1
+                    log.debug("%s: closed before the TLS handshake: %s", ip, exc)
+                    continue
             conn = Connection(sock, handler, now, handshaking=self.tls is not None)
             self.conns.add(conn)
             self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
