@@ -33,7 +33,9 @@ def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True) -> t
 
 def check(chunks: list[bytes], max_line_bytes: int = 1024) -> int:
     """Assert the properties; return how many rows were stored."""
-    handler, rows, rejects = feed(chunks, max_line_bytes)
+    handler, rows, encoded_rejects = feed(chunks, max_line_bytes)
+    rejects = [json.loads(record) for record in encoded_rejects]
+    assert all(record.endswith(b"\n") and record.count(b"\n") == 1 for record in encoded_rejects)
     line_rejects = [r for r in rejects if r["line"] != 0]  # line 0: a refused hello
     assert handler.lines == len(rows) + len(line_rejects), "every counted line is stored or recorded"
     for _key, _seq, line in rows:
@@ -44,6 +46,5 @@ def check(chunks: list[bytes], max_line_bytes: int = 1024) -> int:
             if cell.startswith(FORMULA_STARTS):
                 float(cell)  # only a number may start with - (or +): no spreadsheet formula
     for record in rejects:
-        json.dumps(record)
         assert len(record.get("raw", "")) <= max_line_bytes + 4 or "raw_b64" in record
     return len(rows)

@@ -177,8 +177,9 @@ def parse_time(value: object) -> str:
         raise ProtocolError(f"time {_short(value)} is not ISO 8601") from None
     if moment.tzinfo is None:
         raise ProtocolError(f"time {_short(value)} has no UTC offset (add Z or +00:00)")
-    if len(value) == 27 and value[26] == "Z" and value[10] == "T" and value[19] == ".":
-        return value  # already in canonical form
+    if len(value) == 27 and value[26] == "Z" and value[4] == value[7] == "-" and value[10] == "T" \
+            and value[13] == value[16] == ":" and value[19] == ".":
+        return value  # already in canonical form (not, say, an ISO week date of the same length)
     try:
         return format_time(moment)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC

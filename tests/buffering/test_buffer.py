@@ -144,3 +144,21 @@ def test_reading_the_spool_while_it_is_appended_never_sees_half_a_line(tmp_path:
             got.append(json.loads(line)["seq"])
     writer.join(10)
     assert got == list(range(total))
+
+
+def test_a_spool_that_cannot_be_written_keeps_readings_in_memory_then_counts_drops(tmp_path: Path) -> None:
+    """Found in review: a full or failing card raised out of flush() and stopped the sender."""
+    buffer = make(tmp_path / "spool", memory=50)
+    fill(buffer, 10)
+    buffer.flush(spill_all=True)
+    segment = buffer.spool.segments[0].path
+    segment.unlink()
+    segment.mkdir()  # appending to it now fails with a real OSError (root ignores permissions)
+    fill(buffer, 40)
+    buffer.flush(spill_all=True)  # must not raise
+    assert buffer.disk_error is not None and buffer.dropped == 0
+    fill(buffer, 30)
+    assert len(buffer._memory) == 50 and buffer.dropped == 20, "beyond memory_readings, new ones are counted"
+    (tmp_path / "spool" / "state.json").unlink()
+    (tmp_path / "spool" / "state.json").mkdir()
+    buffer.close()  # the state cannot be saved either: logged, not raised

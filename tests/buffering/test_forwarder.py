@@ -76,3 +76,34 @@ def test_fails_over_to_the_next_server_and_delivers_everything(tmp_path: Path, s
         forwarder.stop()
         silent.close()
     assert [int(r["seq"]) for r in real.rows()] == list(range(500))
+
+
+class BabblingServer(SilentServer):
+    """Answers the hello, then sends what no server should: not an object, an ack for lines never sent."""
+
+    def __init__(self, garbage: bytes) -> None:
+        self.garbage = garbage
+        super().__init__()
+
+    def _drain(self, conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(self.garbage)
+            while conn.recv(65536):
+                pass
+
+
+def test_nonsense_from_a_server_makes_the_forwarder_reconnect_never_die(tmp_path: Path) -> None:
+    """Found in review: a reply like ``5`` killed the forwarder thread for good."""
+    for garbage in (b"5\n", b"[1]\n", b'{"ack": 1000}\n', b'{"ack": "3"}\n'):
+        server = BabblingServer(garbage)
+        buffer = Buffer(tmp_path / f"spool{len(garbage)}", 2**20, 1000, 60.0)
+        fill(buffer, 3)
+        forwarder = Forwarder(buffer, [("127.0.0.1", server.port)], max_in_flight=100, ack_timeout=5)
+        forwarder.start()
+        try:
+            wait_for(lambda s=server: s.connections >= 2, 10, what=f"a reconnect after {garbage!r}")
+            assert forwarder.is_alive()
+            assert buffer.backlog == 3, "an ack for lines never sent acknowledges nothing"
+        finally:
+            forwarder.stop()
+            server.close()

@@ -167,7 +167,37 @@ def test_idle_connections_are_closed_after_idle_timeout(server_factory) -> None:
     idle = Client(server.port, acks=True)
     idle.send(reading(seq=0))
     idle.wait_ack(1)
+    idle.send_raw(b'{"sh_id": "never-finished"')
     idle.sock.settimeout(10)
     started = time.monotonic()
     assert idle.read() is None, "closed by the server"
     assert 0.5 < time.monotonic() - started < 5
+    records = wait_for(server.rejects, what="the unfinished line recorded")
+    assert records[0]["raw"] == '{"sh_id": "never-finished"' and "idle timeout" in records[0]["reason"]
+
+
+def test_sigterm_under_a_flood_still_exits_within_5_s(server: ServerProcess) -> None:
+    """Found in review: shutdown read without a time or memory limit while clients kept sending."""
+    stop = threading.Event()
+
+    def flood(bad: bool) -> None:
+        client = Client(server.port)
+        line = b"x\n" if bad else json.dumps(reading()).encode() + b"\n"
+        try:
+            while not stop.is_set():
+                client.send_raw(line * 5000)
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=flood, args=(i % 2 == 0,), daemon=True) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: server.csv_path.stat().st_size > 100_000, 20, what="the flood to be written")
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(15)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 5.5
+    assert code == 0

@@ -23,6 +23,8 @@ def test_valid_reading_keeps_values_and_adds_server_fields() -> None:
 def test_time_is_normalised_to_utc_with_microseconds() -> None:
     assert parse(b'{"sh_id": "a", "time": "2026-03-01T01:30:00+01:00"}')["time"] == "2026-03-01T00:30:00.000000Z"
     assert parse(b'{"sh_id": "a", "time": "2026-03-01T00:30:00.123456Z"}')["time"] == "2026-03-01T00:30:00.123456Z"
+    # found in review: an ISO week date of the canonical length must be normalised too
+    assert parse(b'{"sh_id": "a", "time": "2026-W48-2T12:00:00.123456Z"}')["time"] == "2026-11-24T12:00:00.123456Z"
 
 
 def test_unknown_numeric_keys_go_to_extra() -> None:

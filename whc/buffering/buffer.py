@@ -35,6 +35,7 @@ class Buffer:
         self._lock = threading.Lock()
         self._memory: deque[tuple[float, bytes]] = deque()  # (monotonic time added, line); positions follow the spool
         self.dropped = 0
+        self.disk_error: str | None = None
         self.added = 0
         self.spilled = 0
         self.wake: threading.Event = threading.Event()
@@ -62,6 +63,9 @@ class Buffer:
             reading["session"] = self.session
             reading["seq"] = self.next_seq
             self.next_seq += 1
+            if self.disk_error is not None and len(self._memory) >= self.memory_readings:
+                self.dropped += 1  # nowhere to keep it; its seq stays unused, so the gap shows
+                return
             self._memory.append((time.monotonic(), (json.dumps(reading, separators=(",", ":")) + "\n").encode()))
             self.added += 1
         self.wake.set()
@@ -121,7 +125,12 @@ class Buffer:
             lines = [self._memory[i][1] for i in range(count)]
         touched = bool(lines)
         if lines:
-            self.spool.append(first, lines)
+            try:
+                self.spool.append(first, lines)
+            except OSError as exc:
+                self._disk_failed(exc)
+                return
+            self.disk_error = None
             with self._lock:  # acks may have taken some of them off meanwhile
                 still = max(0, first + count - self._memory_start)
                 for _ in range(still):
@@ -135,6 +144,13 @@ class Buffer:
         touched = self._enforce_limit() or touched
         if touched:  # no disk writes at all while acks keep up
             self._write_state(clean=False)
+
+    def _disk_failed(self, exc: OSError) -> None:
+        """The spool cannot be written (SD card full or failing): readings stay in memory, up to its limit."""
+        if self.disk_error is None:
+            log.error("SPOOL WRITE FAILING (%s): keeping up to %d readings in memory; newer ones are dropped "
+                      "and counted until it works again", exc, self.memory_readings)
+        self.disk_error = str(exc)
 
     def _enforce_limit(self) -> bool:
         dropped_any = False
@@ -172,8 +188,11 @@ class Buffer:
             state = {"session": self.session, "next_seq": self.next_seq, "acked": self.acked, "clean": clean}
         path = self.folder / STATE_FILE
         tmp = path.with_name(STATE_FILE + ".tmp")
-        with open(tmp, "w") as file:
-            json.dump(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as file:
+                json.dump(state, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:  # a full card must not stop sampling; the next write tries again
+            log.error("cannot save %s: %s", path, exc)

@@ -62,7 +62,9 @@ class Forwarder(threading.Thread):
             host, port = self.servers[index % len(self.servers)]
             try:
                 self._session(host, port)
-            except (OSError, ServerGone, ValueError) as exc:
+            except Exception as exc:  # whatever the server or network does, reconnect; never die
+                if not isinstance(exc, (OSError, ServerGone, ValueError)):
+                    log.exception("unexpected error talking to %s port %d", host, port)
                 self._failures += 1
                 if self._failures == 1 or self._failures % 10 == 0:
                     log.warning("server %s port %d: %s; retrying (attempt %d), %d readings buffered",
@@ -111,8 +113,13 @@ class Forwarder(threading.Thread):
             if readable or (self.tls is not None and sock.pending()):  # type: ignore[attr-defined]
                 for line in reader.available():
                     message = json.loads(line)
+                    if type(message) is not dict:
+                        raise ServerGone(f"server sent {line[:80]!r}, not a protocol message")
                     if "ack" in message:
-                        buffer.ack(base + message["ack"])
+                        count = message["ack"]
+                        if type(count) is not int or not 0 <= count <= sent - base:
+                            raise ServerGone(f"server acknowledged {count!r} of {sent - base} lines sent")
+                        buffer.ack(base + count)
                         self.last_ack = waiting_since = time.monotonic()
                     elif "error" in message:
                         self.rejected += 1

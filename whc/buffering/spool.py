@@ -76,12 +76,16 @@ class Spool:
             new = True
         else:
             new = False
-        with open(last.path, "ab") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        if new:
-            fsync_dir(self.folder)
+        try:
+            with open(last.path, "ab") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            if new:
+                fsync_dir(self.folder)
+        except OSError:
+            self._undo_append(last, new)
+            raise
         with self._lock:  # readers see the lines only once they are whole on disk
             last.count += len(lines)
             last.size += len(data)
@@ -122,6 +126,18 @@ class Spool:
         with self._lock:
             self._cursor = (segment.first, position + len(lines), offset + size)
         return lines
+
+    def _undo_append(self, segment: Segment, new: bool) -> None:
+        """Cut a failed append's partial bytes, so the segment holds whole lines only."""
+        try:
+            if new:
+                with self._lock:
+                    self.segments.remove(segment)
+                segment.path.unlink(missing_ok=True)
+            else:
+                os.truncate(segment.path, segment.size)
+        except OSError as exc:
+            log.error("spool: cannot undo a failed write to %s: %s", segment.path.name, exc)
 
     def discard_before(self, position: int) -> None:
         """Delete segments whose every line is below ``position`` (acknowledged)."""

@@ -49,6 +49,7 @@ class RateLimitedLog:
             return False
         if len(self._last) > 65536:
             self._last.clear()
+            self.suppressed.clear()
         self._last[key] = now
         return True
 

@@ -36,6 +36,7 @@ LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack
 SHUTDOWN_SECONDS = 4.5
 ACCEPTS_PER_WAKE = 256
 HANDSHAKE_SECONDS = 10.0
+ROW_OVERHEAD = 120  # bytes a staged row costs beyond its text (tuple, key, string header)
 
 
 @dataclass(eq=False)
@@ -139,9 +140,15 @@ class Server:
         log.info("stopping: no new connections; committing what was received")
         self.selector.unregister(self.listener)
         self.listener.close()
+        read_until = deadline - 2.0  # leave the rest for the commit and the last acks
         for conn in list(self.conns):
-            if not conn.closed and conn.handler.finished is None:
-                self._read_available(conn)
+            if conn.closed or conn.handler.finished is not None:
+                continue
+            if not conn.paused and not conn.handshaking and self.pending <= self.max_pending:
+                self._read_available(conn, read_until)  # what clients sent before the stop
+            batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
+            if batch is not None:
+                self._submit(conn, batch)
         committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
         committed = committed and self.committer.crashed is None
         self._apply_commits()
@@ -298,9 +305,13 @@ class Server:
         self._flush(conn)
         self._refused(conn, conn.handler.auth_failure or "refused")
 
-    def _read_available(self, conn: Connection) -> None:
-        """At shutdown: take in whatever the client already sent; an unfinished line is recorded as such."""
+    def _read_available(self, conn: Connection, until: float) -> None:
+        """At shutdown: take in what the client already sent, within the time and memory limits.
+
+        What stays unread is unacknowledged, so clients that use acks send it again."""
         for _ in range(64):
+            if time.monotonic() > until or self.pending > self.max_pending:
+                return
             try:
                 data = conn.sock.recv(RECV_BYTES)
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -313,9 +324,6 @@ class Server:
             self._ingest(conn, data)
             if conn.handler.finished:
                 return
-        batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
-        if batch is not None:
-            self._submit(conn, batch)
 
     def _ingest(self, conn: Connection, data: bytes, eof: bool = False) -> None:
         try:
@@ -331,7 +339,9 @@ class Server:
 
     def _submit(self, conn: Connection, batch: Batch) -> None:
         batch.owner = conn
-        batch.nbytes = max(batch.nbytes, 1)
+        # What it holds until committed: encoded rows (about the size of the input, plus their
+        # tuples) and rejects-log lines; this is what max_pending_bytes bounds.
+        batch.nbytes = batch.nbytes + ROW_OVERHEAD * len(batch.rows) + sum(map(len, batch.rejects)) + 1
         conn.in_flight += batch.nbytes
         self.pending += batch.nbytes
         self.committer.submit(batch)
@@ -458,6 +468,9 @@ class Server:
                 if now - conn.closing_since > LINGER_SECONDS and conn.in_flight == 0:
                     self._close(conn, "client did not take its last ack")
             elif now - conn.last_rx > self.idle_timeout and conn.in_flight == 0 and not conn.paused:
+                batch = conn.handler.abandon_partial(utc_now(), "unterminated line at idle timeout")
+                if batch is not None:
+                    self._submit(conn, batch)  # recorded after the connection is gone
                 self._close(conn, f"idle for {self.idle_timeout:g} s")
 
     def _log_stats(self, rate: float) -> None:

@@ -25,4 +25,4 @@ class Batch:
     last_line: int  # the connection's line count this batch brings it to
     nbytes: int  # bytes received for it (for backpressure accounting)
     rows: list[Row] = field(default_factory=list)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[bytes] = field(default_factory=list)  # encoded rejects-log lines

@@ -10,14 +10,16 @@ from typing import Any
 from .appendfile import AppendFile
 
 
-def reject_record(recv_time: str, src_ip: str | None, line: int | None, reason: str, raw: bytes) -> dict[str, Any]:
-    """One JSON-ready rejects record; raw bytes that are not UTF-8 are kept as base64."""
+def reject_record(recv_time: str, src_ip: str | None, line: int | None, reason: str, raw: bytes) -> bytes:
+    """One rejects-log line (JSON); raw bytes that are not UTF-8 are kept as base64.
+
+    Encoded at once, so a flood of bad lines waiting for the disk costs bytes, not objects."""
     record: dict[str, Any] = {"time": recv_time, "src_ip": src_ip, "line": line, "reason": reason}
     try:
         record["raw"] = raw.decode("utf-8")
     except UnicodeDecodeError:
         record["raw_b64"] = base64.b64encode(raw).decode("ascii")
-    return record
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 class RejectsLog:
@@ -27,9 +29,9 @@ class RejectsLog:
         self.file = AppendFile(path)
         self.count = 0
 
-    def stage(self, records: list[dict[str, Any]]) -> None:
+    def stage(self, records: list[bytes]) -> None:
         for record in records:
-            self.file.append((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            self.file.append(record)
         self.count += len(records)
 
     def commit(self) -> None:
