@@ -67,6 +67,12 @@ def copy_line(reading: Reading) -> str:
     return "\t".join(values) + "\n"
 
 
+def _lock_order(row: Row) -> tuple[str, str, int]:
+    """Python's order of (sh_id, session, seq) is PostgreSQL's ``COLLATE "C"`` order for these ASCII ids."""
+    key, seq, _line = row
+    return (key[0], key[1], seq) if key is not None else ("", "", -1)
+
+
 def describe_dsn(dsn: str) -> str:
     """``host H port P dbname D`` from a connection string, never its password."""
     params = conninfo_to_dict(dsn)
@@ -103,7 +109,8 @@ class PostgresSink(Sink):
         self._ident = sql.Identifier(table)
         self._conn: Any = None
         self._connected_once = False
-        self._lines: list[str] = []
+        self._lines: list[Row] = []
+        self._sorted = True
         self._unsure: tuple[int, int, int] | None = None  # (xid, inserted, quarantined) of a COMMIT lost midway
         self.commit_duplicates = 0  # resends the last commit found already in the table
         self.duplicates = 0
@@ -122,7 +129,8 @@ class PostgresSink(Sink):
         return key, reading.get("seq", 0), copy_line(reading)
 
     def stage(self, rows: Iterable[Row]) -> int:
-        self._lines.extend(row[2] for row in rows)
+        self._lines.extend(rows)  # type: ignore[arg-type]
+        self._sorted = False
         return 0  # duplicates are known only when the database has seen them (``commit_duplicates``)
 
     def commit(self) -> int:
@@ -137,7 +145,12 @@ class PostgresSink(Sink):
                 if landed is not None:
                     return self._done(*landed)
             xid = conn.execute("SELECT txid_current()").fetchone()[0]
-            inserted, quarantined = self._write(conn, self._lines)
+            if not self._sorted:
+                # Every server inserts in the same key order (the unique index's lock order), so two
+                # storing the same resent rows at once wait for each other instead of deadlocking.
+                self._lines.sort(key=_lock_order)
+                self._sorted = True
+            inserted, quarantined = self._write(conn, [row[2] for row in self._lines])
             # If the connection breaks after COMMIT is sent, we cannot know whether it landed.
             # Remember the transaction id: the next attempt asks the database (txid_status)
             # instead of guessing. Retrying blindly would be safe for readings with session and
@@ -175,7 +188,7 @@ class PostgresSink(Sink):
         # the same resent rows then wait for each other instead of deadlocking.
         self._insert_sql = sql.SQL(
             "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
-            "ORDER BY sh_id, session, seq ON CONFLICT DO NOTHING"
+            'ORDER BY sh_id COLLATE "C", session COLLATE "C", seq ON CONFLICT DO NOTHING'
         ).format(table=self._ident, columns=columns, stage=sql.Identifier(STAGE))
         self._rejects_ident = sql.Identifier(self.table + "_rejects")
 
