@@ -109,8 +109,9 @@ def run(settings: config.Config, unit: str, backend) -> int:
         buffer.flush(spill_all=not forwarder.connected)
         healthy = forwarder.connected and not buffer.spool.segments
         display.set_ok() if healthy else display.set_trouble()
-        if sampler.failure is not None or not sampler.is_alive():
-            log.error("sampling failed: %s", sampler.failure)
+        if sampler.failure is not None or not sampler.is_alive() or not forwarder.is_alive():
+            log.error("stopping: %s", f"sampling failed: {sampler.failure}" if forwarder.is_alive()
+                      else "the forwarder thread ended")
             display.show_fatal()
             code = 1
             break
