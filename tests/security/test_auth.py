@@ -91,6 +91,9 @@ def test_reading_for_another_unit_ends_the_connection_and_is_not_written(server_
     client.send(reading(sh_id="rpi01", seq=0))
     client.wait_ack(1)
     client.send(reading(sh_id="rpi02", seq=0))
+    client.sock.settimeout(5)
+    assert client.read() == {"error": "sh_id does not match the client certificate", "line": 2}, \
+        "a client that asked for acks is told why, so a misconfigured Pi says so in its own log"
     assert closed(client)
     wait_for(lambda: "does not match the client certificate" in server.log_text(), what="the refusal logged")
     assert [r["sh_id"] for r in server.rows()] == ["rpi01"]

@@ -31,6 +31,7 @@ class Handler:
         self.token = token  # required in the hello, if set
         self.identities = identities  # the names of the client's certificate, if sh_id must match them
         self.auth_failure: str | None = None  # why the client was refused; nothing more of it is kept
+        self.trusted = token is None  # with a token, nothing is recorded until a hello carrying it is accepted
         self.max_line_bytes = max_line_bytes
         self.partial = b""
         self.seen_first = False
@@ -62,6 +63,9 @@ class Handler:
             self.partial = b""
         for line in lines:
             if len(line) > self.max_line_bytes:
+                if not self.trusted:
+                    self._refuse(f"first line longer than {self.max_line_bytes} bytes, before a hello")
+                    break
                 self._too_long(line, batch, recv_time)
                 continue
             if line.endswith(b"\r"):
@@ -84,11 +88,19 @@ class Handler:
                 self._reject(batch, recv_time, str(exc), line)
                 continue
             if self.identities is not None and reading["sh_id"] not in self.identities:
+                if self.acks:
+                    self.errors.append(protocol.encode_error("sh_id does not match the client certificate",
+                                                             self.lines))
                 self._refuse(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
         if self.auth_failure:
             self.partial = b""
+        elif not self.trusted and len(self.partial) > self.max_line_bytes:
+            self._refuse(f"first line longer than {self.max_line_bytes} bytes, before a hello")
+            self.partial = b""
+        elif not self.trusted and self.finished:
+            self.partial = b""  # untrusted: dropped unrecorded
         elif len(self.partial) > self.max_line_bytes:
             self._too_long(self.partial, batch, recv_time)
             self.partial = b""
@@ -102,8 +114,15 @@ class Handler:
         return batch
 
     def abandon_partial(self, recv_time: str, reason: str) -> Batch | None:
-        """Record an unfinished line as rejected (the server is stopping); None if there is none."""
+        """Record an unfinished line as rejected (idle or stopping); None if there is none.
+
+        Before a required hello is accepted the line is untrusted: it is dropped unrecorded and the
+        connection counts as refused (``auth_failure``)."""
         if not self.partial.strip() or self.auth_failure:
+            return None
+        if not self.trusted:
+            self._refuse(f"{reason}, before a hello")
+            self.partial = b""
             return None
         batch = Batch(self, self.lines, len(self.partial))
         self.lines += 1
@@ -144,6 +163,7 @@ class Handler:
             return True
         self.acks = hello.acks
         self.ok_due = True
+        self.trusted = True
         return True
 
     def _refuse(self, reason: str) -> None:
@@ -152,6 +172,8 @@ class Handler:
         self.finished = "refused: " + reason
 
     def _reject(self, batch: Batch, recv_time: str, reason: str, raw: bytes) -> None:
+        if self.token is not None:
+            raw = redact(raw, self.token)
         batch.rejects.append(reject_record(recv_time, self.ip, self.lines, reason, raw))
         if self.rejected == 0:
             log.warning("%s: line %d rejected: %s", self.ip, self.lines, reason)
@@ -188,3 +210,16 @@ class Handler:
             parts.append(protocol.encode_ack(self.handled))
             self.ack_sent = self.handled
         return b"".join(parts)
+
+
+REDACTED = b"<token>"
+
+
+def redact(raw: bytes, token: bytes) -> bytes:
+    """``raw`` with the token, and a token cut short at its end (a line cut at the limit), blanked out."""
+    if token in raw:
+        raw = raw.replace(token, REDACTED)
+    for keep in range(min(len(token) - 1, len(raw)), 3, -1):
+        if raw.endswith(token[:keep]):
+            return raw[:-keep] + REDACTED
+    return raw

@@ -149,6 +149,8 @@ class Server:
             batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
             if batch is not None:
                 self._submit(conn, batch)
+            elif conn.handler.auth_failure:
+                self._refused(conn, conn.handler.auth_failure)
         committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
         committed = committed and self.committer.crashed is None
         self._apply_commits()
@@ -271,12 +273,18 @@ class Server:
             return
         except OSError as exc:
             self._ingest(conn, b"", eof=True)
-            self._close(conn, f"receive failed: {exc.strerror or exc}")
+            if conn.handler.auth_failure:
+                self._refused(conn, conn.handler.auth_failure)
+            else:
+                self._close(conn, f"receive failed: {exc.strerror or exc}")
             return
         conn.last_rx = time.monotonic()
         if not data:
             self._ingest(conn, b"", eof=True)
-            self._finish_input(conn, "closed by client")
+            if conn.handler.auth_failure:
+                self._refused_after_flush(conn)
+            else:
+                self._finish_input(conn, "closed by client")
             return
         self._ingest(conn, data)
         if conn.handler.auth_failure:
@@ -471,7 +479,10 @@ class Server:
                 batch = conn.handler.abandon_partial(utc_now(), "unterminated line at idle timeout")
                 if batch is not None:
                     self._submit(conn, batch)  # recorded after the connection is gone
-                self._close(conn, f"idle for {self.idle_timeout:g} s")
+                if conn.handler.auth_failure:
+                    self._refused(conn, conn.handler.auth_failure)
+                else:
+                    self._close(conn, f"idle for {self.idle_timeout:g} s")
 
     def _log_stats(self, rate: float) -> None:
         c = self.committer

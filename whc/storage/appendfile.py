@@ -11,10 +11,13 @@ from ..exc import StorageError
 class AppendFile:
     """Stage bytes, then ``commit`` them durably; a failed commit truncates back and keeps them staged."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, private: bool = False) -> None:
+        """Open (or create) ``path``; ``private`` files are readable by their owner only (0600)."""
         self.path = path
         created = not path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600 if private else 0o644)
+        if private:
+            os.fchmod(self._fd, 0o600)  # also a file an older version created 0644
         self.size = os.fstat(self._fd).st_size
         self._staged: list[bytes] = []
         if created:

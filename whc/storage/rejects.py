@@ -23,10 +23,11 @@ def reject_record(recv_time: str, src_ip: str | None, line: int | None, reason: 
 
 
 class RejectsLog:
-    """JSON Lines file of refused lines, committed together with the sink."""
+    """JSON Lines file of refused lines, committed together with the sink; private (0600), since
+    clients' bytes land in it verbatim."""
 
     def __init__(self, path: Path) -> None:
-        self.file = AppendFile(path)
+        self.file = AppendFile(path, private=True)
         self.count = 0
 
     def stage(self, records: list[bytes]) -> None:

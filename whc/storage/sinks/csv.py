@@ -91,7 +91,9 @@ class CsvSink(Sink):
             "marks": [[sh_id, session, seq] for (sh_id, session), seq in self.marks.marks.items()],
         }
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # which units and sessions exist is nobody else's business
+        with open(fd, "w", encoding="utf-8") as out:
             json.dump(state, out, separators=(",", ":"))
             out.flush()
             os.fsync(out.fileno())
