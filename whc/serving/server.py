@@ -489,7 +489,7 @@ class Server:
         state = f" WRITES FAILING: {c.failing}" if c.failing else ""
         log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
                  "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
-                 self.denied, self.pending, state)
+                 self.denied + self.auth_failures, self.pending, state)
 
     def _wake(self) -> None:
         try:
