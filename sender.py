@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sender: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
-        print(json.dumps(config.effective(settings, "sender"), indent=2))
+        decided = {"unit": unit, "backend": "emulator" if args.emulator else settings["backend"]}
+        print(json.dumps(config.effective(settings, "sender", **decided), indent=2))
         return 0
     logs.setup(args.log_level or settings["log_level"], None)
     backend_name = "emulator" if args.emulator else settings["backend"]

@@ -85,7 +85,7 @@ def main() -> int:
     print("first rows:")
     with open(csv_path) as file:
         for _ in range(4):
-            print("  " + file.readline().rstrip()[:160])
+            print("  " + file.readline().rstrip())
     print("logs: demo/server/launch_server.out, demo/rpi*/launch_sender.out")
     print(f"summary and plots: {sys.executable} report.py {csv_path}")
     if any(codes) or not rows:

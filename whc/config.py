@@ -281,20 +281,27 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
     return config
 
 
-def effective(config: Config, side: str) -> dict[str, Any]:
-    """The settings one side uses, JSON-ready (for --check-config)."""
+def effective(config: Config, side: str, **decided: Any) -> dict[str, Any]:
+    """The settings one side runs with, JSON-ready (for --check-config): paths resolved, secrets
+    hidden, and what the command line or the machine ``decided`` (the sender's backend, its unit)."""
     out: dict[str, Any] = {}
     for key in KEYS:
         if key.side in (side, "both"):
-            value = config.get(key.name)
+            value = decided.get(key.name, config.get(key.name))
             if key.name in _SECRETS and value:
                 value = "<hidden>"
+            elif value and _is_path(key.name):
+                value = str(config.resolve(key.name))
             elif key.name == "servers" and value:
                 value = [{"ip": ip, "port": port} for ip, port in value]
             elif isinstance(value, tuple):
                 value = [str(v) for v in value]
             out[key.name] = value
     return out
+
+
+def _is_path(key: str) -> bool:
+    return key.endswith(("_file", "_dir")) or key in ("csv", "rejects")
 
 
 def _example(key: str) -> str:

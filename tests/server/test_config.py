@@ -64,8 +64,22 @@ def test_check_config_prints_effective_settings(tmp_path: Path) -> None:
     result = run_server("--config", str(path), "--check-config", cwd=tmp_path)
     assert result.returncode == 0
     settings = json.loads(result.stdout)
-    assert settings["csv"] == "whc_data.csv" and settings["max_line_bytes"] == 65536
+    assert settings["csv"] == str(tmp_path.resolve() / "whc_data.csv"), "paths as the server resolves them"
+    assert settings["rejects"] == str(tmp_path.resolve() / "whc_data.rejects.jsonl")
+    assert settings["max_line_bytes"] == 65536
     assert settings["allowed_ips"] == ["127.0.0.0/8", "::1/128"]
+
+
+def test_sender_check_config_shows_what_it_would_run_with(tmp_path: Path) -> None:
+    path = tmp_path / "server.json"
+    path.write_text('{"ip": "127.0.0.1", "port": 5000}')
+    result = subprocess.run([PYTHON, str(ROOT / "launch_sender.py"), "--config", str(path), "--emulator",
+                             "--check-config"], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, result.stderr
+    settings = json.loads(result.stdout)
+    assert settings["backend"] == "emulator", "--emulator wins over the configured back end"
+    assert settings["unit"] == socket.gethostname().split(".")[0], "the unit defaults to the hostname"
+    assert settings["spool_dir"] == str(tmp_path.resolve() / "spool")
 
 
 def test_shipped_config_is_valid_and_loopback_only() -> None:
