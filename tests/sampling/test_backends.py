@@ -227,7 +227,7 @@ def test_sense_hat_without_hat_names_the_fix():
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("no Sense HAT found")
-    assert "--emulator" in message and "pip install sense-emu" in message
+    assert "--emulator" in message and "scripts/demo.sh" in message, "points at the project's venv, not system pip"
 
 
 def test_sense_hat_library_missing(monkeypatch):
@@ -240,7 +240,8 @@ def test_sense_hat_library_missing(monkeypatch):
 
 def test_emulator_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "sense_emu", None)
-    with pytest.raises(SensorError, match=r"^sense-emu is not installed: pip install sense-emu$"):
+    with pytest.raises(SensorError, match=r"^sense-emu is not installed in this Python: bash scripts/demo.sh sets up "
+                                          r"\.venv with it; then run \.venv/bin/python launch_sender.py --emulator$"):
         open_backend("emulator", DEFAULT_SENSOR_GROUPS)
 
 

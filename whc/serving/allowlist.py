@@ -32,26 +32,3 @@ class Allowlist:
                 self._cache.clear()
             self._cache[ip] = allowed
         return allowed
-
-
-class RateLimitedLog:
-    """Remembers when each key was last logged, so a flood logs once per ``period``."""
-
-    def __init__(self, period: float = 60.0) -> None:
-        self.period = period
-        self._last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def due(self, key: str, now: float) -> bool:
-        last = self._last.get(key)
-        if last is not None and now - last < self.period:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return False
-        if len(self._last) > 65536:
-            self._last.clear()
-            self.suppressed.clear()
-        self._last[key] = now
-        return True
-
-    def take_suppressed(self, key: str) -> int:
-        return self.suppressed.pop(key, 0)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..exc import ConfigError
+from ..logs import RateLimitedLog
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
 from ..tls import server_context
 from .access import certificate_names
-from .allowlist import Allowlist, RateLimitedLog, normalise_ip
+from .allowlist import Allowlist, normalise_ip
 from .handler import Handler
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ class EmulatorBackend(SenseHatAPIBackend):
 
             from whc.sampling.backends import _emu_sim
         except ImportError:
-            raise SensorError("sense-emu is not installed: pip install sense-emu") from None
+            raise SensorError("sense-emu is not installed in this Python: bash scripts/demo.sh sets up .venv "
+                              "with it; then run .venv/bin/python launch_sender.py --emulator") from None
         try:
             _emu_sim.acquire()
         except OSError as e:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from whc.exc import SensorError
 from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
 
-_NO_HAT_FIX = "on a machine without one, run with --emulator (pip install sense-emu)"
+_NO_HAT_FIX = ("on a machine without one, run with --emulator "
+               "(it needs sense-emu: bash scripts/demo.sh sets up .venv with it)")
 
 
 class SenseHatBackend(SenseHatAPIBackend):
