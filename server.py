@@ -14,10 +14,7 @@ import sys
 from whc import __version__, config, logs
 from whc.exc import ConfigError
 from whc.serving.server import Server
-from whc.storage.committer import Committer
-from whc.storage.rejects import RejectsLog
-from whc.storage.sinks import Sink
-from whc.storage.sinks.csv import CsvSink
+from whc.storage.committer import open_storage
 
 log = logging.getLogger("whc.server")
 
@@ -29,23 +26,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="overrides log_level")
     parser.add_argument("--version", action="version", version=f"whc server {__version__}")
     return parser.parse_args(argv)
-
-
-def open_sink(settings: config.Config, rejects: RejectsLog) -> Sink:
-    """The configured sink; the PostgreSQL one (and psycopg) is imported only when chosen."""
-    if settings["sink"] == "postgres":
-        from whc.storage.sinks.postgres import PostgresSink
-
-        return PostgresSink(settings.secret("postgres_dsn"), settings["postgres_table"])
-    return CsvSink(settings.resolve("csv"), rejects)
-
-
-def open_storage(settings: config.Config, on_commit) -> Committer:
-    """The committer with the configured sink and the rejects log."""
-    rejects = RejectsLog(settings.resolve("rejects"))
-    sink = open_sink(settings, rejects)
-    log.info("writing readings to %s, rejected lines to %s", sink.describe(), rejects.file.path)
-    return Committer(sink, rejects, on_commit)
 
 
 def main(argv: list[str] | None = None) -> int:

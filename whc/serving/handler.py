@@ -22,7 +22,12 @@ MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; 
 
 
 class Handler:
-    """Protocol state of one connection (the ``socketserver`` request-handler role)."""
+    """Protocol state of one connection (the ``socketserver`` request-handler role).
+
+    The server calls ``feed``, ``abandon_partial``, ``committed``, ``outgoing``, ``has_output``,
+    ``require_identity`` and ``stop_reading``, and reads ``ip``, ``lines``, ``rejected``,
+    ``replies``, ``finished`` and ``auth_failure``; it sets nothing else.
+    """
 
     def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
                  token: bytes | None = None, identities: frozenset[str] | None = None) -> None:
@@ -42,18 +47,29 @@ class Handler:
         self.ack_sent = 0
         self.ok_due = False
         self.errors: deque[bytes] = deque()
-        self.errors_dropped = 0
         self.rejected = 0
         self.finished: str | None = None  # why no more input will be read
 
     @property
-    def writes(self) -> bool:
-        """Whether this client gets anything written back."""
+    def replies(self) -> bool:
+        """Whether this client gets anything written back (it sent a hello, so it reads)."""
         return self.hello
+
+    def has_output(self) -> bool:
+        """Something is due to the client: the hello answer, error lines or a newer ack."""
+        return self.hello and (self.ok_due or bool(self.errors) or (self.acks and self.handled > self.ack_sent))
+
+    def require_identity(self, names: frozenset[str]) -> None:
+        """Every reading's sh_id must be one of ``names`` (the client certificate's)."""
+        self.identities = names
+
+    def stop_reading(self, reason: str) -> None:
+        """No more input will be taken from this client."""
+        self.finished = reason
 
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
-        batch = Batch(self, self.lines, len(data))
+        batch = Batch(None, self.lines, len(data))
         encode = self.encode
         chunk = self.partial + data if self.partial else data
         lines = chunk.split(b"\n")
@@ -64,7 +80,7 @@ class Handler:
         for line in lines:
             if len(line) > self.max_line_bytes:
                 if not self.trusted:
-                    self._refuse(f"first line longer than {self.max_line_bytes} bytes, before a hello")
+                    self._fail_auth(f"first line longer than {self.max_line_bytes} bytes, before a hello")
                     break
                 self._too_long(line, batch, recv_time)
                 continue
@@ -91,13 +107,13 @@ class Handler:
                 if self.acks:
                     self.errors.append(protocol.encode_error("sh_id does not match the client certificate",
                                                              self.lines))
-                self._refuse(f"sh_id {reading['sh_id']!r} does not match the client certificate")
+                self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
         if self.auth_failure:
             self.partial = b""
         elif not self.trusted and len(self.partial) > self.max_line_bytes:
-            self._refuse(f"first line longer than {self.max_line_bytes} bytes, before a hello")
+            self._fail_auth(f"first line longer than {self.max_line_bytes} bytes, before a hello")
             self.partial = b""
         elif not self.trusted and self.finished:
             self.partial = b""  # untrusted: dropped unrecorded
@@ -121,10 +137,10 @@ class Handler:
         if not self.partial.strip() or self.auth_failure:
             return None
         if not self.trusted:
-            self._refuse(f"{reason}, before a hello")
+            self._fail_auth(f"{reason}, before a hello")
             self.partial = b""
             return None
-        batch = Batch(self, self.lines, len(self.partial))
+        batch = Batch(None, self.lines, len(self.partial))
         self.lines += 1
         self._reject(batch, recv_time, reason, self.partial[: self.max_line_bytes])
         self.partial = b""
@@ -139,7 +155,7 @@ class Handler:
             obj = None
         if obj is None or not protocol.is_hello(obj):
             if self.token is not None:
-                self._refuse("no hello with a token")
+                self._fail_auth("no hello with a token")
                 return True
             return False
         self.hello = True
@@ -148,25 +164,25 @@ class Handler:
         except ProtocolError as exc:
             self.errors.append(protocol.encode_error(str(exc), 0))
             if self.token is not None:
-                self._refuse(f"bad hello: {exc}")
+                self._fail_auth(f"bad hello: {exc}")
             else:
                 batch.rejects.append(reject_record(recv_time, self.ip, 0, str(exc), line))
                 self.finished = "bad hello"
             return True
         if self.token is not None and not token_matches(self.token, hello.token):
             self.errors.append(protocol.encode_error("authentication failed", 0))
-            self._refuse("wrong token" if hello.token is not None else "no token in the hello")
+            self._fail_auth("wrong token" if hello.token is not None else "no token in the hello")
             return True
         if self.identities is not None and hello.sh_id is not None and hello.sh_id not in self.identities:
             self.errors.append(protocol.encode_error("sh_id does not match the client certificate", 0))
-            self._refuse(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
+            self._fail_auth(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
             return True
         self.acks = hello.acks
         self.ok_due = True
         self.trusted = True
         return True
 
-    def _refuse(self, reason: str) -> None:
+    def _fail_auth(self, reason: str) -> None:
         """A security failure: the connection ends and nothing more of it is stored or recorded."""
         self.auth_failure = reason
         self.finished = "refused: " + reason
@@ -179,10 +195,8 @@ class Handler:
             log.warning("%s: line %d rejected: %s", self.ip, self.lines, reason)
         self.rejected += 1
         if self.acks:
-            if len(self.errors) < MAX_QUEUED_ERRORS:
+            if len(self.errors) < MAX_QUEUED_ERRORS:  # beyond that, only the rejects log has them
                 self.errors.append(protocol.encode_error(reason, self.lines))
-            else:
-                self.errors_dropped += 1
 
     def _too_long(self, line: bytes, batch: Batch, recv_time: str) -> None:
         self.lines += 1

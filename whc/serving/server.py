@@ -7,31 +7,27 @@ and wakes the loop, which then sends acks. Nothing here ever blocks on a client.
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import logging
 import selectors
 import signal
-import socket
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
 
 from ..config import Config
-from ..exc import ConfigError
-from ..logs import RateLimitedLog
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
-from ..tls import server_context
 from .access import certificate_names
-from .allowlist import Allowlist, normalise_ip
+from .allowlist import normalise_ip
+from .connection import WOULD_BLOCK, Connection
+from .gate import Gate
 from .handler import Handler
+from .listener import bind
+from .waker import Waker
 
 log = logging.getLogger(__name__)
 
-RECV_BYTES = 256 * 1024
 CONN_IN_FLIGHT = 4 * 2**20  # received-but-uncommitted bytes per connection before it is paused
 LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack to go out
 SHUTDOWN_SECONDS = 4.5
@@ -40,54 +36,29 @@ HANDSHAKE_SECONDS = 10.0
 ROW_OVERHEAD = 120  # bytes a staged row costs beyond its text (tuple, key, string header)
 
 
-@dataclass(eq=False)
-class Connection:
-    """A socket and its handler, plus the loop's bookkeeping."""
-
-    sock: socket.socket
-    handler: Handler
-    last_rx: float
-    in_flight: int = 0
-    out: bytes = b""
-    paused: bool = False
-    closing_since: float | None = None
-    closed: bool = False
-    events: int = selectors.EVENT_READ
-    handshaking: bool = False  # TLS handshake not finished yet
-
-
 class Server:
-    """Serve until ``shutdown``; storage is the committer's business."""
+    """Serve until stopped (the ``socketserver`` server role): it owns the listener, the loop, every
+    connection's life cycle and the books; each connection's protocol is its ``Handler``'s, and
+    storage is the committer's.
+
+    Callers use ``serve_forever``, ``request_stop`` and ``install_signal_handlers``.
+    """
 
     def __init__(self, config: Config, committer_factory) -> None:
         self.config = config
-        self.allowlist = Allowlist(config["allowed_ips"])
+        self.gate = Gate(config)
         self.max_line_bytes: int = config["max_line_bytes"]
-        self.max_connections: int = config["max_connections"]
-        self.max_per_ip: int = config["max_connections_per_ip"]
         self.idle_timeout: float = config["idle_timeout"]
-        self.token = token.encode("utf-8") if (token := config.secret("token")) else None
-        self.tls = (server_context(config.resolve("tls_cert_file"), config.resolve("tls_key_file"),
-                                   config.resolve("tls_client_ca_file") if config["tls_client_ca_file"] else None)
-                    if config["tls_cert_file"] else None)
-        self.match_sh_id: bool = config["tls_match_sh_id"]
         self.max_pending: int = config["max_pending_bytes"]
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
         self.address = self.listener.getsockname()
         self.conns: set[Connection] = set()
-        self.per_ip: dict[str, int] = {}
         self.pending = 0
         self.paused: set[Connection] = set()
         self._done: deque[Batch] = deque()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._waker = Waker()
         self._stop = False
-        self.denied_log = RateLimitedLog(60.0)
-        self.accepted = 0
-        self.denied = 0
-        self.auth_failures = 0
         self.committer: Committer = committer_factory(self._committed)
 
     # --- life cycle -------------------------------------------------------------------------
@@ -96,13 +67,8 @@ class Server:
         self.committer.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
-        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
-        security = ", ".join(part for part, on in [
-            ("TLS", self.tls is not None), ("client certificates", self.tls is not None and
-                                           self.tls.verify_mode == ssl.CERT_REQUIRED),
-            ("sh_id must match the certificate", self.match_sh_id), ("token", self.token is not None)] if on)
-        log.info("listening on %s port %d (%s); allowed: %s", self.address[0], self.address[1],
-                 security or "plain TCP, no token", ", ".join(str(n) for n in self.allowlist.networks))
+        self.selector.register(self._waker, selectors.EVENT_READ, self._waker.drain)
+        log.info("listening on %s port %d %s", self.address[0], self.address[1], self.gate.describe())
         stats_every = self.config["stats_interval"]
         next_sweep = time.monotonic() + 1.0
         next_stats = time.monotonic() + stats_every
@@ -130,7 +96,7 @@ class Server:
     def request_stop(self, *_: object) -> None:
         """Ask the loop to stop (safe from a signal handler or another thread)."""
         self._stop = True
-        self._wake()
+        self._waker.wake()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -151,11 +117,11 @@ class Server:
             if batch is not None:
                 self._submit(conn, batch)
             elif conn.handler.auth_failure:
-                self._refused(conn, conn.handler.auth_failure)
+                self._drop_untrusted(conn, conn.handler.auth_failure)
         committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
         committed = committed and self.committer.crashed is None
         self._apply_commits()
-        while time.monotonic() < deadline and any(c.out or self._has_output(c) for c in self.conns if not c.closed):
+        while time.monotonic() < deadline and any(c.has_output() for c in self.conns if not c.closed):
             for conn in list(self.conns):
                 if not conn.closed:
                     self._flush(conn)
@@ -172,8 +138,7 @@ class Server:
             log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
                       "senders will resend them", self.pending)
             return 1
-        self.committer.sink.close()
-        self.committer.rejects.close()
+        self.committer.close()
         log.info("stopped cleanly")
         return 0
 
@@ -186,43 +151,17 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. EMFILE: log, let the backlog wait
-                if self.denied_log.due("accept-error", now):
-                    log.error("accept failed: %s", exc)
+                self.gate.accept_failed(exc, now)
                 return
             ip = normalise_ip(addr[0])
-            reason = self._refusal(ip)
-            if reason is not None:
-                self.denied += 1
-                sock.close()
-                if self.denied_log.due(f"{reason}:{ip}", now):
-                    more = self.denied_log.take_suppressed(f"{reason}:{ip}")
-                    log.warning("refused %s: %s%s", ip, reason, f" ({more} more since last logged)" if more else "")
+            admitted = self.gate.admit(sock, ip, now)
+            if admitted is None:
                 continue
-            sock.setblocking(False)
-            handler = Handler(ip, self.max_line_bytes, self.committer.sink.encode, self.token)
-            if self.tls is not None:
-                try:
-                    sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                except OSError as exc:  # reset before the handshake (ssl.SSLError is an OSError too)
-                    sock.close()
-                    self.auth_failures += 1
-                    log.debug("%s: closed before the TLS handshake: %s", ip, exc)
-                    continue
-            conn = Connection(sock, handler, now, handshaking=self.tls is not None)
+            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token)
+            conn = Connection(admitted, handler, self.selector, now, handshaking=self.gate.tls is not None)
             self.conns.add(conn)
-            self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
-            self.accepted += 1
-            self.selector.register(sock, selectors.EVENT_READ, conn)
+            self.selector.register(admitted, selectors.EVENT_READ, conn)
             log.debug("connection from %s", ip)
-
-    def _refusal(self, ip: str) -> str | None:
-        if not self.allowlist.allows(ip):
-            return "not in allowed_ips"
-        if len(self.conns) >= self.max_connections:
-            return f"max_connections ({self.max_connections}) reached"
-        if self.per_ip.get(ip, 0) >= self.max_per_ip:
-            return f"max_connections_per_ip ({self.max_per_ip}) reached"
-        return None
 
     # --- reading ----------------------------------------------------------------------------
     def _service(self, conn: Connection, mask: int) -> None:
@@ -235,47 +174,33 @@ class Server:
             self._read(conn)
 
     def _handshake(self, conn: Connection) -> None:
-        sock: ssl.SSLSocket = conn.sock  # type: ignore[assignment]
         try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._set_events(conn, selectors.EVENT_READ)
+            if not conn.handshake():
+                return
+        except OSError as exc:  # ssl.SSLError included
+            self._drop_untrusted(conn, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
             return
-        except ssl.SSLWantWriteError:
-            self._set_events(conn, selectors.EVENT_WRITE)
-            return
-        except (ssl.SSLError, OSError) as exc:
-            self._refused(conn, f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}")
-            return
-        conn.handshaking = False
         conn.last_rx = time.monotonic()
-        if self.match_sh_id:
-            conn.handler.identities = certificate_names(sock.getpeercert())
-        self._set_events(conn, selectors.EVENT_READ)
+        sock: ssl.SSLSocket = conn.sock  # type: ignore[assignment]
+        if self.gate.match_sh_id:
+            conn.handler.require_identity(certificate_names(sock.getpeercert()))
         if sock.pending():
             self._read(conn)
 
-    def _refused(self, conn: Connection, reason: str) -> None:
-        """Close a connection that failed a security check; log it once a minute per address."""
-        self.auth_failures += 1
-        ip = conn.handler.ip
-        key = f"auth:{ip}"
-        if self.denied_log.due(key, time.monotonic()):
-            more = self.denied_log.take_suppressed(key)
-            log.warning("refused %s: %s%s", ip, reason, f" ({more} more refusals since last logged)" if more else "")
+    def _drop_untrusted(self, conn: Connection, reason: str) -> None:
+        """Close a connection that failed a security check (the gate logs it once a minute per address)."""
+        self.gate.untrusted(conn.handler.ip, reason)
         self._close(conn, reason, quiet=True)
 
     def _read(self, conn: Connection) -> None:
         try:
-            data = conn.sock.recv(RECV_BYTES)
-            if self.tls is not None and data:
-                data = self._read_tls_records(conn.sock, data)  # type: ignore[arg-type]
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            data = conn.receive()
+        except WOULD_BLOCK:
             return
         except OSError as exc:
             self._ingest(conn, b"", eof=True)
             if conn.handler.auth_failure:
-                self._refused(conn, conn.handler.auth_failure)
+                self._drop_untrusted(conn, conn.handler.auth_failure)
             else:
                 self._close(conn, f"receive failed: {exc.strerror or exc}")
             return
@@ -283,36 +208,22 @@ class Server:
         if not data:
             self._ingest(conn, b"", eof=True)
             if conn.handler.auth_failure:
-                self._refused_after_flush(conn)
+                self._drop_untrusted_after_reply(conn)
             else:
                 self._finish_input(conn, "closed by client")
             return
         self._ingest(conn, data)
         if conn.handler.auth_failure:
-            self._refused_after_flush(conn)
+            self._drop_untrusted_after_reply(conn)
         elif conn.handler.finished:
             self._finish_input(conn, conn.handler.finished)
         elif conn.in_flight > CONN_IN_FLIGHT or self.pending > self.max_pending:
             self._pause(conn)
 
-    @staticmethod
-    def _read_tls_records(sock: ssl.SSLSocket, data: bytes) -> bytes:
-        """A TLS recv returns one record (16 KiB at most): take what else is ready, within reason."""
-        parts = [data]
-        for _ in range(RECV_BYTES // 16384):
-            try:
-                more = sock.recv(RECV_BYTES)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-                break
-            if not more:
-                break
-            parts.append(more)
-        return b"".join(parts)
-
-    def _refused_after_flush(self, conn: Connection) -> None:
+    def _drop_untrusted_after_reply(self, conn: Connection) -> None:
         """Send the client its error line (best effort, never waiting), then close."""
         self._flush(conn)
-        self._refused(conn, conn.handler.auth_failure or "refused")
+        self._drop_untrusted(conn, conn.handler.auth_failure or "refused")
 
     def _read_available(self, conn: Connection, until: float) -> None:
         """At shutdown: take in what the client already sent, within the time and memory limits.
@@ -322,8 +233,8 @@ class Server:
             if time.monotonic() > until or self.pending > self.max_pending:
                 return
             try:
-                data = conn.sock.recv(RECV_BYTES)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                data = conn.receive()
+            except WOULD_BLOCK:
                 break
             except OSError:
                 data = b""
@@ -339,11 +250,11 @@ class Server:
             batch = conn.handler.feed(data, utc_now(), eof)
         except Exception:  # a bug must cost one connection (its client resends), never the server
             log.exception("%s: internal error handling received data; closing the connection", conn.handler.ip)
-            conn.handler.finished = "internal error"
+            conn.handler.stop_reading("internal error")
             return
         if batch is not None:
             self._submit(conn, batch)
-        elif conn.handler.writes and conn.handler.ok_due:
+        elif conn.handler.has_output():
             self._flush(conn)
 
     def _submit(self, conn: Connection, batch: Batch) -> None:
@@ -357,11 +268,11 @@ class Server:
 
     def _finish_input(self, conn: Connection, why: str) -> None:
         """No more input from this client: close now, or once its last ack is out."""
-        if not conn.handler.writes or (conn.in_flight == 0 and not conn.out and not self._has_output(conn)):
+        if not conn.handler.replies or conn.drained:
             self._close(conn, why)
             return
         conn.closing_since = time.monotonic()
-        self._set_events(conn, 0)
+        conn.set_events(0)
         self._flush(conn)
 
     # --- backpressure -----------------------------------------------------------------------
@@ -369,7 +280,7 @@ class Server:
         if not conn.paused:
             conn.paused = True
             self.paused.add(conn)
-            self._set_events(conn, conn.events & ~selectors.EVENT_READ)
+            conn.set_events(conn.events & ~selectors.EVENT_READ)
 
     def _resume_paused(self) -> None:
         if not self.paused or self.pending > self.max_pending // 2:
@@ -379,13 +290,13 @@ class Server:
                 conn.paused = False
                 self.paused.discard(conn)
                 if not conn.closed and conn.closing_since is None:
-                    self._set_events(conn, conn.events | selectors.EVENT_READ)
+                    conn.set_events(conn.events | selectors.EVENT_READ)
 
     # --- commits and acks -------------------------------------------------------------------
     def _committed(self, batches: list[Batch]) -> None:
         """Called by the committer thread: hand the batches to the loop."""
         self._done.extend(batches)
-        self._wake()
+        self._waker.wake()
 
     def _apply_commits(self) -> None:
         touched = set()
@@ -400,79 +311,39 @@ class Server:
             if conn.closed:
                 continue
             self._flush(conn)
-            if conn.closing_since is not None and conn.in_flight == 0 and not conn.out:
-                self._close(conn, conn.handler.finished or "closed by client")
         self._resume_paused()
 
-    def _has_output(self, conn: Connection) -> bool:
-        h = conn.handler
-        return h.writes and (h.ok_due or bool(h.errors) or (h.acks and h.handled > h.ack_sent))
-
     def _flush(self, conn: Connection) -> None:
-        if conn.closed:
+        """Send what is due; close a closing connection once nothing of it waits."""
+        try:
+            conn.flush()
+        except OSError as exc:
+            self._close(conn, f"send failed: {exc.strerror or exc}")
             return
-        if not conn.out:
-            conn.out = conn.handler.outgoing()
-        if conn.out:
-            try:
-                sent = conn.sock.send(conn.out)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                sent = 0
-            except OSError as exc:
-                self._close(conn, f"send failed: {exc.strerror or exc}")
-                return
-            conn.out = conn.out[sent:]
-        wants_write = bool(conn.out)
-        events = conn.events
-        events = events | selectors.EVENT_WRITE if wants_write else events & ~selectors.EVENT_WRITE
-        self._set_events(conn, events)
-        if not wants_write and conn.closing_since is not None and conn.in_flight == 0 and not self._has_output(conn):
+        if conn.closing_since is not None and conn.drained:
             self._close(conn, conn.handler.finished or "closed by client")
-
-    def _set_events(self, conn: Connection, events: int) -> None:
-        if conn.closed or events == conn.events:
-            return
-        if conn.events == 0:
-            self.selector.register(conn.sock, events, conn)
-        elif events == 0:
-            self.selector.unregister(conn.sock)
-        else:
-            self.selector.modify(conn.sock, events, conn)
-        conn.events = events
 
     def _close(self, conn: Connection, why: str, quiet: bool = False) -> None:
         if conn.closed:
             return
-        conn.closed = True
-        if conn.events:
-            self.selector.unregister(conn.sock)
-            conn.events = 0
-        try:
-            conn.sock.close()
-        except OSError:
-            pass
+        conn.close()
         self.conns.discard(conn)
         self.paused.discard(conn)
-        ip = conn.handler.ip
-        left = self.per_ip.get(ip, 1) - 1
-        if left:
-            self.per_ip[ip] = left
-        else:
-            self.per_ip.pop(ip, None)
         h = conn.handler
+        self.gate.closed(h.ip)
         if quiet:
             return
         if h.rejected:
-            log.warning("%s: %s; %d lines, %d rejected (see the rejects log)", ip, why, h.lines, h.rejected)
+            log.warning("%s: %s; %d lines, %d rejected (see the rejects log)", h.ip, why, h.lines, h.rejected)
         else:
-            log.debug("%s: %s; %d lines", ip, why, h.lines)
+            log.debug("%s: %s; %d lines", h.ip, why, h.lines)
 
     # --- timers -----------------------------------------------------------------------------
     def _sweep(self, now: float) -> None:
         for conn in list(self.conns):
             if conn.handshaking:
                 if now - conn.last_rx > HANDSHAKE_SECONDS:
-                    self._refused(conn, f"TLS handshake not done within {HANDSHAKE_SECONDS:g} s")
+                    self._drop_untrusted(conn, f"TLS handshake not done within {HANDSHAKE_SECONDS:g} s")
             elif conn.closing_since is not None:
                 if now - conn.closing_since > LINGER_SECONDS and conn.in_flight == 0:
                     self._close(conn, "client did not take its last ack")
@@ -481,7 +352,7 @@ class Server:
                 if batch is not None:
                     self._submit(conn, batch)  # recorded after the connection is gone
                 if conn.handler.auth_failure:
-                    self._refused(conn, conn.handler.auth_failure)
+                    self._drop_untrusted(conn, conn.handler.auth_failure)
                 else:
                     self._close(conn, f"idle for {self.idle_timeout:g} s")
 
@@ -490,40 +361,4 @@ class Server:
         state = f" WRITES FAILING: {c.failing}" if c.failing else ""
         log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
                  "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
-                 self.denied + self.auth_failures, self.pending, state)
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
-
-
-def bind(ip: str, port: int) -> socket.socket:
-    """Listen on ``ip``:``port``; ``ConfigError`` with the fix if that is impossible."""
-    try:
-        family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
-    except ValueError:
-        try:
-            family = socket.getaddrinfo(ip, port, type=socket.SOCK_STREAM)[0][0]
-        except socket.gaierror as exc:
-            raise ConfigError(f"key 'ip': cannot resolve {ip!r}: {exc.strerror}") from None
-    try:
-        return socket.create_server((ip, port), family=family, backlog=1024,
-                                    dualstack_ipv6=(ip == "::" and socket.has_dualstack_ipv6()))
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {port} on {ip} is in use: stop the other server or change 'port'") from None
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise ConfigError(f"key 'ip': {ip} is not an address of this machine (use 0.0.0.0 for all)") from None
-        if exc.errno == errno.EACCES:
-            raise ConfigError(f"key 'port': {port} needs privileges; use a port above 1023") from None
-        raise ConfigError(f"cannot listen on {ip} port {port}: {exc.strerror or exc}") from None
-
+                 self.gate.denied + self.gate.auth_failures, self.pending, state)

@@ -21,7 +21,7 @@ Readings are encoded as soon as they are parsed, so what waits for the disk is c
 class Batch:
     """What one connection handed over in one go: readings, refused lines, and how far it got."""
 
-    owner: Any  # the connection; opaque to storage
+    owner: Any  # the server's connection (set when submitted); opaque to storage
     last_line: int  # the connection's line count this batch brings it to
     nbytes: int  # bytes received for it (for backpressure accounting)
     rows: list[Row] = field(default_factory=list)

@@ -8,10 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ..config import Config
 from ..exc import StorageError
 from . import Batch
 from .rejects import RejectsLog
-from .sinks import Sink
+from .sinks import Sink, open_sink
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0
 class Committer(threading.Thread):
     """Takes whatever batches are queued, stores them, commits durably, then calls ``on_commit``.
 
+    It owns the sink and the rejects log. Callers use ``encode`` (a reading into the row this
+    sink stages), ``submit``, ``stop``, ``close`` and the counters.
+
     On a storage error nothing is reported done: the same commit is retried with backoff
     while new batches wait in the queue (the server stops reading when too much waits).
     """
@@ -30,6 +34,7 @@ class Committer(threading.Thread):
     def __init__(self, sink: Sink, rejects: RejectsLog, on_commit: Callable[[list[Batch]], None]) -> None:
         super().__init__(name="committer", daemon=True)
         self.sink = sink
+        self.encode = sink.encode
         self.rejects = rejects
         self.on_commit = on_commit
         self._queue: deque[Batch] = deque()
@@ -38,7 +43,6 @@ class Committer(threading.Thread):
         self.written = 0
         self.duplicates = 0
         self.rejected = 0
-        self.commits = 0
         self.failing: str | None = None  # the error while writes fail
         self.crashed: BaseException | None = None  # an unexpected error ended the thread
 
@@ -55,6 +59,11 @@ class Committer(threading.Thread):
             self._cond.notify()
         self.join(timeout)
         return not self.is_alive()
+
+    def close(self) -> None:
+        """After ``stop``: checkpoint the sink and release its files and connections."""
+        self.sink.close()
+        self.rejects.close()
 
     def run(self) -> None:
         try:
@@ -109,10 +118,17 @@ class Committer(threading.Thread):
         self.written += written
         self.duplicates += duplicates
         self.rejected += rejected
-        self.commits += 1
 
     def _checkpoint(self) -> None:
         try:
             self.sink.checkpoint()
         except OSError as exc:
             log.warning("checkpoint failed: %s", exc)
+
+
+def open_storage(config: Config, on_commit: Callable[[list[Batch]], None]) -> Committer:
+    """The committer for the configured sink and rejects log (not started)."""
+    rejects = RejectsLog(config.resolve("rejects"))
+    sink = open_sink(config, rejects)
+    log.info("writing readings to %s, rejected lines to %s", sink.describe(), rejects.file.path)
+    return Committer(sink, rejects, on_commit)

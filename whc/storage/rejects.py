@@ -28,12 +28,10 @@ class RejectsLog:
 
     def __init__(self, path: Path) -> None:
         self.file = AppendFile(path, private=True)
-        self.count = 0
 
     def stage(self, records: list[bytes]) -> None:
         for record in records:
             self.file.append(record)
-        self.count += len(records)
 
     def commit(self) -> None:
         self.file.commit()

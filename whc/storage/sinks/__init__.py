@@ -1,13 +1,28 @@
-"""Sinks: one module per destination, chosen explicitly by the ``sink`` setting."""
+"""Sinks: one module per destination, chosen explicitly by the ``sink`` setting from ``SINKS``.
+
+A sink's module is imported only when it is chosen (so psycopg only for PostgreSQL).
+"""
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ...columns import NAMES
 from ...protocol import Reading
 from .. import Row
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ..rejects import RejectsLog
+
+# the ``sink`` setting -> "module:class"
+SINKS: dict[str, str] = {
+    "csv": "whc.storage.sinks.csv:CsvSink",
+    "postgres": "whc.storage.sinks.postgres:PostgresSink",
+}
 
 _INDEX = {name: i for i, name in enumerate(NAMES)}
 
@@ -21,16 +36,33 @@ def cells(reading: Reading, null: str) -> list[str]:
     return out
 
 
+def row_encoder(payload: Callable[[Reading], object]) -> Callable[[Reading], Row]:
+    """A sink's ``encode``: the reading's dedup key and seq, with ``payload`` (what the sink writes)."""
+
+    def encode(reading: Reading) -> Row:
+        session = reading.get("session")
+        key = None if session is None else (reading["sh_id"], session)
+        return key, reading.get("seq", 0), payload(reading)
+
+    return encode
+
+
 class Sink(ABC):
-    """Stores readings; ``stage`` then ``commit`` (durable, all-or-nothing, retryable)."""
+    """Stores readings; ``stage`` then ``commit`` (durable, all-or-nothing, retryable).
+
+    Subclasses set ``name`` and ``encode`` (``staticmethod(row_encoder(...))``) and implement
+    ``from_config``, ``stage``, ``commit``, ``describe`` and ``close``; ``checkpoint`` is optional.
+    """
 
     name: str
     commit_duplicates: int = 0  # resends the last commit found (for sinks that learn it only at commit)
 
-    @staticmethod
+    @classmethod
     @abstractmethod
-    def encode(reading: Reading) -> Row:
-        """Turn a validated reading into the compact row this sink stages (called as lines arrive)."""
+    def from_config(cls, config: Config, rejects: RejectsLog) -> Sink:
+        """The sink as ``config`` describes it (``rejects`` takes damaged rows a sink finds at start)."""
+
+    encode: Callable[[Reading], Row]  # a validated reading into the compact row this sink stages, as lines arrive
 
     @abstractmethod
     def stage(self, rows: Iterable[Row]) -> int:
@@ -50,3 +82,9 @@ class Sink(ABC):
     @abstractmethod
     def close(self) -> None:
         """Checkpoint and release files or connections."""
+
+
+def open_sink(config: Config, rejects: RejectsLog) -> Sink:
+    """The sink the ``sink`` setting names (config validation has checked the name)."""
+    module_name, class_name = SINKS[config["sink"]].split(":")
+    return getattr(importlib.import_module(module_name), class_name).from_config(config, rejects)

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...columns import NAMES
 from ...exc import ConfigError
@@ -17,7 +18,10 @@ from .. import Row
 from ..appendfile import AppendFile, fsync_dir
 from ..dedup import HighWaterMarks
 from ..rejects import RejectsLog, reject_record
-from . import Sink, cells
+from . import Sink, cells, row_encoder
+
+if TYPE_CHECKING:
+    from ...config import Config
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,11 @@ class CsvSink(Sink):
         self.file = AppendFile(self.path)
         self.rows = 0
 
-    @staticmethod
-    def encode(reading: Reading) -> Row:
-        session = reading.get("session")
-        key = None if session is None else (reading["sh_id"], session)
-        return key, reading.get("seq", 0), format_row(reading)
+    encode = staticmethod(row_encoder(format_row))
+
+    @classmethod
+    def from_config(cls, config: Config, rejects: RejectsLog) -> CsvSink:
+        return cls(config.resolve("csv"), rejects)
 
     def stage(self, rows: Iterable[Row]) -> int:
         duplicates = 0

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...columns import COLUMNS, NAMES, SENSOR_COLUMNS
 from ...exc import ConfigError, StorageError
 from ...protocol import Reading
 from .. import Row
-from . import Sink, cells
+from . import Sink, cells, row_encoder
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ..rejects import RejectsLog
 
 try:
     import psycopg
@@ -122,11 +126,11 @@ class PostgresSink(Sink):
             log.error("%s; starting anyway: nothing is acknowledged until it is reachable", exc)
 
     # --- the Sink interface ---------------------------------------------------------------
-    @staticmethod
-    def encode(reading: Reading) -> Row:
-        session = reading.get("session")
-        key = None if session is None else (reading["sh_id"], session)
-        return key, reading.get("seq", 0), copy_line(reading)
+    encode = staticmethod(row_encoder(copy_line))
+
+    @classmethod
+    def from_config(cls, config: Config, rejects: RejectsLog) -> PostgresSink:
+        return cls(config.secret("postgres_dsn"), config["postgres_table"])
 
     def stage(self, rows: Iterable[Row]) -> int:
         self._lines.extend(rows)  # type: ignore[arg-type]
