@@ -5,48 +5,31 @@ Run it with ``python3 launch_server.py`` (``--help`` for options). Standard libr
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import signal
 import sys
 
-from whc import __version__, config, logs
+from whc import cli, config, logs
 from whc.exc import ConfigError
 from whc.serving.server import Server
 from whc.storage.committer import open_storage
 
-log = logging.getLogger("whc.server")
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="launch_server.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", metavar="PATH", help="settings file (default: server.json beside the scripts)")
-    parser.add_argument("--check-config", action="store_true", help="print the effective settings and exit")
-    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="overrides log_level")
-    parser.add_argument("--version", action="version", version=f"whc server {__version__}")
-    return parser.parse_args(argv)
-
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        settings = config.load(args.config)
-    except ConfigError as exc:
-        print(f"server: {exc}", file=sys.stderr)
-        return 2
+    args = cli.parser("server", __doc__.splitlines()[0]).parse_args(argv)
+    return cli.run("server", lambda: start(args))
+
+
+def start(args) -> int:
+    settings = config.load(args.config)
     if args.check_config:
         print(json.dumps(config.effective(settings, "server"), indent=2))
         return 0
+    logs.setup(args.log_level or settings["log_level"], settings.resolve("log_file"))
     try:
-        logs.setup(args.log_level or settings["log_level"], settings.resolve("log_file"))
         server = Server(settings, lambda on_commit: open_storage(settings, on_commit))
     except ConfigError as exc:
-        print(f"server: {settings.path}: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"server: {exc.filename or settings.path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        raise cli.in_file(settings, exc) from None
     server.install_signal_handlers()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error (EFBIG), not death
     return server.serve_forever()
