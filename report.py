@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 
 from whc import __version__
+from whc.exc import ReportError
 from whc.reporting import plots, tables
 from whc.reporting.build import PASSES, Options, Report, build_report
 from whc.reporting.progress import Progress
-from whc.reporting.stream import CsvStream, ReportError, parse_window_time
+from whc.reporting.stream import CsvStream, parse_window_time
 
 ROOT = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .columns import DEFAULT_SENSOR_GROUPS, SENSOR_GROUPS
 from .exc import ConfigError
-from .protocol import valid_id
+from .protocol import ID_RULE, valid_id
 
 HERE = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = HERE / "server.json"
@@ -90,7 +90,7 @@ def _bool(value: Any) -> bool:
 
 def _unit(value: Any) -> str:
     if not valid_id(value):
-        raise ValueError("must be 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+        raise ValueError(f"must be {ID_RULE}")
     return value
 
 

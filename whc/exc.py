@@ -1,4 +1,4 @@
-"""Every exception the package raises, in one place."""
+"""Every exception the package raises, in one place (and how to show one in a single line)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ class ProtocolError(WhcError):
     """A line from a client breaks the wire protocol; the message is the one-line reason."""
 
 
-class LineTooLong(ProtocolError):
-    """A line exceeded ``max_line_bytes``; the connection is closed after it."""
-
-
 class StorageError(WhcError):
     """A sink could not make readings durable (disk full, read-only file system...)."""
 
@@ -29,3 +25,17 @@ class SensorError(WhcError):
 
 class SensorReadError(SensorError):
     """One read of a sensor failed; the fields it should have filled are left empty."""
+
+
+class ServerGone(WhcError):
+    """The sender's connection to the server is unusable; the forwarder reconnects."""
+
+
+class ReportError(WhcError):
+    """A file given to the report cannot be read as a whc CSV; the message names it."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error as one line (libpq's and RTIMULib's messages span several); its type if it has no text."""
+    text = " ".join(str(error).split())
+    return text or (type(error).__name__ if isinstance(error, BaseException) else "")

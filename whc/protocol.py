@@ -38,7 +38,7 @@ def _no_constants(name: str) -> float:
 
 _decoder = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_constant=_no_constants)
 
-_ID_RULE = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+ID_RULE = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _SENSOR = frozenset(SENSOR_COLUMNS)
 _SERVER_SET = frozenset({"recv_time", "src_ip", "extra"})
@@ -105,7 +105,7 @@ def parse_hello(obj: dict[str, Any]) -> Hello:
         raise ProtocolError(f"hello: unknown key {_short(unknown[0])}")
     sh_id = obj.get("sh_id")
     if sh_id is not None and not valid_id(sh_id):
-        raise ProtocolError(f"hello: sh_id {_short(sh_id)} invalid: {_ID_RULE}")
+        raise ProtocolError(f"hello: sh_id {_short(sh_id)} invalid: {ID_RULE}")
     token = obj.get("token")
     if token is not None and type(token) is not str:
         raise ProtocolError("hello: token must be a string")
@@ -227,7 +227,7 @@ def _check_seq(value: object) -> int:
 
 def _check_id(key: str, value: object) -> None:
     if not valid_id(value):
-        raise ProtocolError(f"{key} {_short(value)} invalid: {_ID_RULE}")
+        raise ProtocolError(f"{key} {_short(value)} invalid: {ID_RULE}")
     if len(_valid_ids) >= 65536:
         _valid_ids.clear()
     _valid_ids.add(value)  # type: ignore[arg-type]

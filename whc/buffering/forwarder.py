@@ -17,6 +17,7 @@ import threading
 import time
 
 from .. import protocol
+from ..exc import ServerGone
 from .buffer import Buffer
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,6 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 LINES_PER_SEND = 500
 POLL = 0.05
-
-
-class ServerGone(Exception):
-    """The connection is unusable; reconnect."""
 
 
 class Forwarder(threading.Thread):

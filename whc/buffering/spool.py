@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.appendfile import fsync_dir
+from ..durable import fsync_dir
 
 log = logging.getLogger(__name__)
 

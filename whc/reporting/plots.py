@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..columns import COLUMNS
-from .stream import format_time
+from .stream import display_time
 from .summary import UnitSummary
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def _save(figure: Any, path: Path) -> None:
 
 
 def _title(summary: UnitSummary, dateless: bool) -> str:
-    first, last = format_time(summary.first, dateless), format_time(summary.last, dateless)
+    first, last = display_time(summary.first, dateless), display_time(summary.last, dateless)
     if not dateless and first[:10] == last[:10]:
         last = last[11:]
     sessions = ""

@@ -13,13 +13,11 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from ..columns import COLUMNS, NAMES, ORIGINAL_HEADER, SENSOR_GROUPS
+from ..exc import ReportError
+from ..protocol import format_time as protocol_time
 
 CHUNK_BYTES = 1 << 20
 DAY = 86400.0
-
-
-class ReportError(Exception):
-    """The file cannot be reported on at all (missing, or not a whc CSV); one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def parse_window_time(text: str) -> float:
     return moment.timestamp()
 
 
-def format_time(seconds: float, dateless: bool = False, digits: int = 0) -> str:
+def display_time(seconds: float, dateless: bool = False, digits: int = 0) -> str:
     """``2026-11-24 12:00:00`` (UTC) with ``digits`` decimals; the time of day alone for dateless files."""
     moment = datetime.fromtimestamp(seconds, UTC)
     text = moment.strftime("%H:%M:%S" if dateless else "%Y-%m-%d %H:%M:%S")
@@ -150,7 +148,7 @@ def format_time(seconds: float, dateless: bool = False, digits: int = 0) -> str:
 def iso_time(seconds: float, dateless: bool = False) -> str:
     """ISO 8601 UTC with microseconds, the CSV's own form (the time of day alone for dateless files)."""
     moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%H:%M:%S.%f") if dateless else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%H:%M:%S.%f") if dateless else protocol_time(moment)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .build import Report
-from .stream import format_time, iso_time
+from .stream import display_time, iso_time
 from .summary import UnitSummary
 
 NA = "n/a"
@@ -41,9 +41,9 @@ FIELDS = (
     Field("unit", "unit", lambda u, r: u.unit, lambda u, r: u.unit or "(empty)"),
     Field("rows", "rows", lambda u, r: u.rows, lambda u, r: _num(u.rows)),
     Field("first_time", "first (UTC)", lambda u, r: iso_time(u.first, r.dateless),
-          lambda u, r: format_time(u.first, r.dateless)),
+          lambda u, r: display_time(u.first, r.dateless)),
     Field("last_time", "last (UTC)", lambda u, r: iso_time(u.last, r.dateless),
-          lambda u, r: format_time(u.last, r.dateless)),
+          lambda u, r: display_time(u.last, r.dateless)),
     Field("span_s", "span (s)", lambda u, r: round(u.span, 6), lambda u, r: _num(u.span, 1)),
     Field("mean_rate_hz", "mean rate (Hz)", lambda u, r: u.mean_rate, lambda u, r: _num(u.mean_rate)),
     Field("achieved_rate_hz", "achieved rate (Hz)", lambda u, r: u.achieved_rate,
@@ -140,7 +140,7 @@ def write_markdown(report: Report, path: Path, images: dict[str, str]) -> None:
             out.append(f"**{unit.unit}**{more}, gap = no reading for more than "
                        f"{_num(_ms(unit.gap_threshold), 0)} ms:")
             out.append("")
-            out.extend(f"- from {format_time(gap.start, report.dateless, 3)} UTC, {gap.seconds:,.2f} s"
+            out.extend(f"- from {display_time(gap.start, report.dateless, 3)} UTC, {gap.seconds:,.2f} s"
                        for gap in unit.top_gaps)
             out.append("")
     if out[-1]:
@@ -157,8 +157,8 @@ def _heading(report: Report) -> str:
     options = report.options
     window = ""
     if options.since is not None or options.until is not None:
-        since = format_time(options.since, report.dateless) if options.since is not None else "start"
-        until = format_time(options.until, report.dateless) if options.until is not None else "end"
+        since = display_time(options.since, report.dateless) if options.since is not None else "start"
+        until = display_time(options.until, report.dateless) if options.until is not None else "end"
         window = f", window {since} to {until} UTC"
     units = f", units {', '.join(sorted(options.units))}" if options.units else ""
     return (f"{report.path} ({report.size / 1e6:,.1f} MB, {len(report.layout.names)} columns): "

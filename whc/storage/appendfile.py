@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..durable import fsync_dir
 from ..exc import StorageError
 
 
@@ -54,12 +55,3 @@ class AppendFile:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a file's creation or rename durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

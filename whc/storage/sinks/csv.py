@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...columns import NAMES
+from ...durable import replace_file
 from ...exc import ConfigError
 from ...protocol import Reading, utc_now
 from .. import Row
-from ..appendfile import AppendFile, fsync_dir
+from ..appendfile import AppendFile
 from ..dedup import HighWaterMarks
 from ..rejects import RejectsLog, reject_record
 from . import Sink, cells, row_encoder
@@ -94,15 +95,8 @@ class CsvSink(Sink):
             "size": self.file.size,
             "marks": [[sh_id, session, seq] for (sh_id, session), seq in self.marks.marks.items()],
         }
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # which units and sessions exist is nobody else's business
-        with open(fd, "w", encoding="utf-8") as out:
-            json.dump(state, out, separators=(",", ":"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.state_path)
-        fsync_dir(self.state_path.parent)
+        # private: which units and sessions exist is nobody else's business
+        replace_file(self.state_path, json.dumps(state, separators=(",", ":")).encode(), private=True)
 
     def close(self) -> None:
         try:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ...columns import COLUMNS, NAMES, SENSOR_COLUMNS
-from ...exc import ConfigError, StorageError
+from ...exc import ConfigError, StorageError, one_line
 from ...protocol import Reading
 from .. import Row
 from . import Sink, cells, row_encoder
@@ -82,11 +82,6 @@ def describe_dsn(dsn: str) -> str:
     params = conninfo_to_dict(dsn)
     host = params.get("host") or params.get("hostaddr") or "(local socket)"
     return f"host {host} port {params.get('port') or 5432} dbname {params.get('dbname') or '(default)'}"
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as one line (libpq's messages span several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class PostgresSink(Sink):
