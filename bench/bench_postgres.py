@@ -21,7 +21,6 @@ import importlib.util
 import multiprocessing
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +32,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
 import bench_server  # noqa: E402
 from bench_server import _worker  # noqa: E402
 from procstats import cpu_seconds, peak_rss_mb  # noqa: E402
 
+from whc.serving.listener import free_port  # noqa: E402
+
 TABLE = "whc_bench"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(folder: Path, port: int, dsn: str | None) -> subprocess.Popen:

@@ -55,6 +55,7 @@ from whc.columns import DEFAULT_SENSOR_GROUPS  # noqa: E402
 from whc.protocol import format_time  # noqa: E402
 from whc.sampling.backends import SensorBackend, _emu_sim, open_backend  # noqa: E402
 from whc.sampling.sampler import Sampler  # noqa: E402
+from whc.serving.listener import free_port  # noqa: E402
 
 UNIT = "bench"
 STATS_RE = re.compile(rb"stats: readings/s=[0-9.]+ read=(\d+) ")
@@ -63,10 +64,6 @@ DRIVING = b"driving the sense_emu simulation"
 
 
 # --- processes ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(folder: Path, port: int, **sender: Any) -> Path:

@@ -19,12 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from whc.serving.listener import free_port  # noqa: E402
 
 
 def start(script: str, config: Path, *extra: str) -> subprocess.Popen:

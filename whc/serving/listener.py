@@ -1,4 +1,5 @@
-"""The listening socket: bind the configured address, or say in one line how to fix it."""
+"""The listening socket: bind the configured address, or say in one line how to fix it; and a free
+port to bind, for the demo, the tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ def bind(ip: str, port: int) -> socket.socket:
         if exc.errno == errno.EACCES:
             raise ConfigError(f"key 'port': {port} needs privileges; use a port above 1023") from None
         raise ConfigError(f"cannot listen on {ip} port {port}: {exc.strerror or exc}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
