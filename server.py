@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         logs.setup(args.log_level or settings["log_level"], settings.resolve("log_file"))
         server = Server(settings, lambda on_commit: open_storage(settings, on_commit))
     except ConfigError as exc:
-        print(f"server: {settings.path}: {exc}", file=sys.stderr)
+        where = "" if str(exc).startswith(str(settings.path)) else f"{settings.path}: "  # named once
+        print(f"server: {where}{exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"server: {exc.filename or settings.path}: {exc.strerror or exc}", file=sys.stderr)

@@ -263,15 +263,18 @@ class Server:
         self._close(conn, reason, quiet=True)
 
     def _read(self, conn: Connection) -> None:
+        failure: OSError | None = None
         try:
             data = conn.sock.recv(RECV_BYTES)
-            if self.tls is not None and data:
-                data = self._read_tls_records(conn.sock, data)  # type: ignore[arg-type]
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
-            self._ingest(conn, b"", eof=True)
-            self._close(conn, f"receive failed: {exc.strerror or exc}")
+            data, failure = b"", exc
+        if self.tls is not None and data:
+            data, failure = self._read_tls_records(conn.sock, data)  # type: ignore[arg-type]
+        if failure is not None:  # what arrived before the error (e.g. a reset) is still handled
+            self._ingest(conn, data, eof=True)
+            self._close(conn, f"receive failed: {failure.strerror or failure}")
             return
         conn.last_rx = time.monotonic()
         if not data:
@@ -287,18 +290,25 @@ class Server:
             self._pause(conn)
 
     @staticmethod
-    def _read_tls_records(sock: ssl.SSLSocket, data: bytes) -> bytes:
-        """A TLS recv returns one record (16 KiB at most): take what else is ready, within reason."""
+    def _read_tls_records(sock: ssl.SSLSocket, data: bytes) -> tuple[bytes, OSError | None]:
+        """A TLS recv returns one record (16 KiB at most): take what else is ready, within reason.
+
+        Returns the bytes and the error that ended the reading, if any: records received before
+        a failing recv are kept."""
         parts = [data]
+        failure: OSError | None = None
         for _ in range(RECV_BYTES // 16384):
             try:
                 more = sock.recv(RECV_BYTES)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                failure = exc
                 break
             if not more:
                 break
             parts.append(more)
-        return b"".join(parts)
+        return b"".join(parts), failure
 
     def _refused_after_flush(self, conn: Connection) -> None:
         """Send the client its error line (best effort, never waiting), then close."""
