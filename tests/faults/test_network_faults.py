@@ -27,7 +27,7 @@ from netlab import Lab, Link
 
 from whc.columns import NAMES, SENSOR_COLUMNS
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 UNITS = ("rpi01", "rpi02")
 PORT = 5000
