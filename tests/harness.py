@@ -49,6 +49,7 @@ class _Process:
 
     stderr_path: Path
     proc: subprocess.Popen[str] | None
+    prefix: tuple[str, ...] = ()  # run through this, e.g. ("ip", "netns", "exec", "NAME")
 
     def log_text(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""
@@ -85,7 +86,7 @@ class ServerProcess(_Process):
         self.stderr = open(self.stderr_path, "a")
         self._log_from = self.stderr_path.stat().st_size
         self.proc = subprocess.Popen(
-            [PYTHON, str(ROOT / "launch_server.py"), "--config", str(self.config_path), *extra],
+            [*self.prefix, PYTHON, str(ROOT / "launch_server.py"), "--config", str(self.config_path), *extra],
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=self.folder, preexec_fn=preexec,
         )
         if wait:
@@ -123,7 +124,8 @@ class SenderProcess(_Process):
         self.stderr = open(self.stderr_path, "a")
         self._log_from = self.stderr_path.stat().st_size
         self.proc = subprocess.Popen(
-            [PYTHON, str(ROOT / "launch_sender.py"), "--config", str(self.config_path), "--emulator", *extra],
+            [*self.prefix, PYTHON, str(ROOT / "launch_sender.py"), "--config", str(self.config_path), "--emulator",
+             *extra],
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=self.folder,
         )
         wait_for(lambda: "session" in self.log_text()[self._log_from:] or self.proc.poll() is not None, 30,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ def _int(low: int, high: int | None = None) -> Callable[[Any], int]:
 
 def _number(low: float) -> Callable[[Any], float]:
     def check(value: Any) -> float:
-        if type(value) not in (int, float) or value < low:
-            raise ValueError(f"must be a number >= {low}")
+        if type(value) not in (int, float) or not math.isfinite(value) or value < low:
+            raise ValueError(f"must be a finite number >= {low} (NaN and Infinity are not numbers here)")
         return float(value)
 
     return check
@@ -139,7 +140,8 @@ KEYS: tuple[Key, ...] = (
     Key("max_line_bytes", 65536, "Longest accepted line; a longer one is rejected and its connection closed.",
         _int(256, 16 * 2**20), "server"),
     Key("max_connections", 1024, "Connections served at once; more are closed at accept.", _int(1), "server"),
-    Key("max_connections_per_ip", 256, "Connections served at once from one address.", _int(1), "server"),
+    Key("max_connections_per_ip", None, "Connections served at once from one address; default: max_connections "
+        "(lower it only when no NAT or proxy puts many clients behind one address).", _int(1), "server"),
     Key("idle_timeout", 900, "Seconds without a byte from a client before its connection is closed.",
         _number(1), "server"),
     Key("max_pending_bytes", 16 * 2**20,
@@ -275,6 +277,8 @@ def from_dict(raw: dict[str, Any], file: Path) -> Config:
         raise ConfigError(f"{name}: key 'tls_client_cert_file' needs 'tls_ca_file' (TLS on)")
     if config["sink"] == "postgres" and not (config["postgres_dsn"] or config["postgres_dsn_file"]):
         raise ConfigError(f"{name}: sink 'postgres' needs key 'postgres_dsn' or 'postgres_dsn_file'")
+    if config.get("max_connections_per_ip") is None and "max_connections" in config:
+        config["max_connections_per_ip"] = config["max_connections"]  # one NAT address may hide a whole fleet
     if config.get("rejects") is None and "csv" in config:
         csv_path = Path(config["csv"])
         config["rejects"] = str(csv_path.with_name(csv_path.stem + ".rejects.jsonl"))

@@ -153,3 +153,29 @@ def test_clients_resetting_before_the_handshake_do_not_stop_a_tls_server(server_
     honest = Client(server.port, acks=True, tls=client_tls(certs, "rpi01"))
     honest.send(reading(sh_id="rpi01", seq=0))
     honest.wait_ack(1)
+
+
+
+@pytest.mark.parametrize("ending", ["reset", "damaged record, then reset"])
+def test_lines_received_before_a_failing_read_are_stored(server_factory, certs, ending) -> None:
+    """Found in review: a recv failing after the first TLS record threw away the records already read."""
+    import os
+    import signal
+    import socket
+    import struct
+
+    server = tls_server(server_factory, certs)
+    client = Client(server.port, tls=client_tls(certs, "rpi01"))  # fire and forget: no hello, no acks
+    server.proc.send_signal(signal.SIGSTOP)  # so everything below is waiting when the server reads again
+    try:
+        for seq in range(3):
+            client.send(reading(sh_id="rpi01", seq=seq))  # one TLS record each
+        if ending != "reset":  # an application-data record that fails its integrity check
+            os.write(client.sock.fileno(), b"\x17\x03\x03\x00\x20" + b"\x5a" * 32)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        client.close()
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: len(server.rows()) >= 3, what="the three lines stored")
+    assert sorted(int(r["seq"]) for r in server.rows()) == [0, 1, 2]
+    assert server.proc.poll() is None

@@ -32,6 +32,9 @@ def start_with(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
         ('{"ip": "127.0.0.1"}', "key 'port' is missing"),
         ('{"ip": "127.0.0.1", "port": 5000, "max_line_bytes": "big"}', "key 'max_line_bytes' must be an integer"),
         ("[]", "must hold a JSON object"),
+        ('{"ip": "127.0.0.1", "port": 5000, "stats_interval": NaN}', "key 'stats_interval' must be a finite number"),
+        ('{"ip": "127.0.0.1", "port": 5000, "idle_timeout": Infinity}', "key 'idle_timeout' must be a finite number"),
+        ('{"ip": "127.0.0.1", "port": 5000, "ack_timeout": -Infinity}', "key 'ack_timeout' must be a finite number"),
     ],
 )
 def test_bad_config_fails_with_one_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -87,3 +90,21 @@ def test_shipped_config_is_valid_and_loopback_only() -> None:
 
     settings = config.load(ROOT / "server.json")
     assert all(net.is_loopback for net in settings["allowed_ips"])
+
+
+def test_unreadable_secret_file_names_the_config_once(tmp_path: Path) -> None:
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"ip": "127.0.0.1", "port": free_port(), "token_file": "missing-token"}))
+    result = run_server("--config", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "key 'token_file': cannot read" in line and "missing-token" in line
+    assert line.count(str(path)) == 1, line
+
+
+def test_per_address_limit_defaults_to_the_connection_limit(tmp_path: Path) -> None:
+    from whc import config
+
+    assert config.from_dict({"ip": "127.0.0.1", "port": 5000}, tmp_path / "s.json")["max_connections_per_ip"] == 1024
+    settings = config.from_dict({"ip": "127.0.0.1", "port": 5000, "max_connections": 5000}, tmp_path / "s.json")
+    assert settings["max_connections_per_ip"] == 5000

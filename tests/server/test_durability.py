@@ -142,6 +142,23 @@ def test_connection_limits(server_factory) -> None:
     second.wait_ack(1)
 
 
+def test_300_connections_from_one_address_are_all_served(server: ServerProcess) -> None:
+    """A fleet behind one NAT or proxy address is the normal case: the default limit must not bite it."""
+    clients = []
+    try:
+        for index in range(300):
+            clients.append(Client(server.port, acks=True, sh_id=f"rpi{index:03d}"))  # waits for the hello's ok
+        for index, client in enumerate(clients):
+            client.send(reading(sh_id=f"rpi{index:03d}", seq=0))
+        for client in clients:
+            client.wait_ack(1)
+    finally:
+        for client in clients:
+            client.close()
+    assert len(server.rows()) == 300
+    assert "max_connections_per_ip" not in server.log_text()
+
+
 def _closed_by_server(client: Client) -> bool:
     """True once the server has closed the connection (FIN, or RST since our data went unread)."""
     try:

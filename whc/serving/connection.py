@@ -37,6 +37,7 @@ class Connection:
     closed: bool = False
     events: int = selectors.EVENT_READ
     handshaking: bool = False  # TLS handshake not finished yet
+    failure: OSError | None = None  # the error that ended receiving, after some bytes had arrived
 
     def has_output(self) -> bool:
         """Something is waiting to be sent: composed already, or due from the handler."""
@@ -68,8 +69,8 @@ class Connection:
         ``OSError`` if the connection failed.
 
         A TLS recv returns one record (16 KiB at most), so the records already waiting are taken
-        too, within reason. If the connection fails after some arrived, what arrived is returned;
-        the failure shows on the next call."""
+        too, within reason. If the connection fails after some arrived, what arrived is returned
+        and the error is kept in ``failure``."""
         data = self.sock.recv(RECV_BYTES)
         if not data or not isinstance(self.sock, ssl.SSLSocket):
             return data
@@ -77,7 +78,10 @@ class Connection:
         for _ in range(RECV_BYTES // TLS_RECORD):
             try:
                 more = self.sock.recv(RECV_BYTES)
-            except (*WOULD_BLOCK, OSError):
+            except WOULD_BLOCK:
+                break
+            except OSError as exc:  # a reset, a damaged record
+                self.failure = exc
                 break
             if not more:
                 break

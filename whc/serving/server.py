@@ -198,11 +198,13 @@ class Server:
         except WOULD_BLOCK:
             return
         except OSError as exc:
-            self._ingest(conn, b"", eof=True)
+            data, conn.failure = b"", exc
+        if conn.failure is not None:  # what arrived before the error (e.g. a reset) is still handled
+            self._ingest(conn, data, eof=True)
             if conn.handler.auth_failure:
                 self._drop_untrusted(conn, conn.handler.auth_failure)
             else:
-                self._close(conn, f"receive failed: {exc.strerror or exc}")
+                self._close(conn, f"receive failed: {conn.failure.strerror or conn.failure}")
             return
         conn.last_rx = time.monotonic()
         if not data:
