@@ -22,6 +22,7 @@ from whc.buffering.forwarder import Forwarder
 from whc.exc import ConfigError, SensorError
 from whc.protocol import valid_id
 from whc.sampling.backends import open_backend
+from whc.sampling.hatlock import lock_hat
 from whc.sampling.led import StatusDisplay
 from whc.sampling.sampler import Sampler
 from whc.tls import client_context
@@ -62,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(args.log_level or settings["log_level"], None)
     backend_name = "emulator" if args.emulator else settings["backend"]
     try:
+        hat_lock = lock_hat(backend_name, settings.resolve("spool_dir"))  # held until exit: sampling and LED
         backend = open_backend(backend_name, settings["sensors"])
-    except (SensorError, ConfigError) as exc:
+    except (SensorError, ConfigError, OSError) as exc:
         print(f"sender: {exc}", file=sys.stderr)
         return 2
     try:
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         backend.close()
+        hat_lock.release()
 
 
 def run(settings: config.Config, unit: str, backend) -> int:

@@ -29,3 +29,7 @@ class SensorError(WhcError):
 
 class SensorReadError(SensorError):
     """One read of a sensor failed; the fields it should have filled are left empty."""
+
+
+class HatBusy(SensorError):
+    """Another process holds the Sense HAT; the message names it."""

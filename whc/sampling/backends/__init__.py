@@ -19,6 +19,8 @@ BACKENDS: dict[str, str] = {
     "sense_hat": "whc.sampling.backends.sense_hat:SenseHatBackend",
     "emulator": "whc.sampling.backends.emulator:EmulatorBackend",
 }
+# back ends whose HAT one process must own (whc.sampling.hatlock); the emulated HAT is shared by design
+MACHINE_WIDE_LOCK = frozenset({"sense_hat"})
 
 
 class SensorBackend(ABC):
