@@ -21,7 +21,7 @@ from whc.buffering.buffer import Buffer
 from whc.buffering.forwarder import Forwarder
 from whc.exc import ConfigError, SensorError
 from whc.protocol import valid_id
-from whc.sampling.backends import open_backend
+from whc.sampling.backends import SensorOptions, open_backend
 from whc.sampling.hatlock import lock_hat
 from whc.sampling.led import StatusDisplay
 from whc.sampling.sampler import Sampler
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     backend_name = "emulator" if args.emulator else settings["backend"]
     try:
         hat_lock = lock_hat(backend_name, settings.resolve("spool_dir"))  # held until exit: sampling and LED
-        backend = open_backend(backend_name, settings["sensors"])
+        backend = open_backend(backend_name, settings["sensors"], SensorOptions.from_settings(settings))
     except (SensorError, ConfigError, OSError) as exc:
         print(f"sender: {exc}", file=sys.stderr)
         return 2
@@ -107,7 +107,7 @@ def run(settings: config.Config, unit: str, backend) -> int:
     code = 0
     stats_every = settings["stats_interval"]
     next_stats = time.monotonic() + stats_every
-    last_count, last_time = 0, time.monotonic()
+    last_count, last_time, last_imu = 0, time.monotonic(), 0
     while not stop.wait(settings["fsync_interval"]):
         buffer.flush(spill_all=not forwarder.connected)
         healthy = forwarder.connected and not buffer.spool.segments
@@ -120,11 +120,15 @@ def run(settings: config.Config, unit: str, backend) -> int:
             break
         now = time.monotonic()
         if now >= next_stats:
-            rate = (sampler.count - last_count) / (now - last_time)
+            sensors = backend.counters()  # IMU samples seen/skipped/repeated, failures per sensor
+            rate, imu_rate = ((sampler.count - last_count) / (now - last_time),
+                              (sensors.get("imu_samples", 0) - last_imu) / (now - last_time))
             last_count, last_time, next_stats = sampler.count, now, now + stats_every
-            log.info("stats: readings/s=%.1f read=%d acked_backlog=%d spooled_bytes=%d dropped=%d imu_failures=%d "
-                     "refused=%d connected=%s", rate, sampler.count, buffer.backlog, buffer.spool.size,
-                     buffer.dropped, backend.imu_failures, forwarder.rejected, forwarder.connected)
+            last_imu = sensors.get("imu_samples", 0)
+            log.info("stats: readings/s=%.1f imu_samples/s=%.1f read=%d acked_backlog=%d spooled_bytes=%d dropped=%d "
+                     "refused=%d connected=%s %s", rate, imu_rate, sampler.count, buffer.backlog, buffer.spool.size,
+                     buffer.dropped, forwarder.rejected, forwarder.connected,
+                     " ".join(f"{k}={v}" for k, v in sensors.items()))
     log.info("stopping: spooling %d unacknowledged readings", buffer.backlog)
     sampler.stop()
     forwarder.stop()

@@ -55,6 +55,12 @@ def _number(low: float) -> Callable[[Any], float]:
     return check
 
 
+def _gain(value: Any) -> int:
+    if type(value) is not int or value not in (1, 4, 16, 60, 64):
+        raise ValueError("must be one of 1, 4, 16, 60, 64")
+    return value
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -189,6 +195,13 @@ KEYS: tuple[Key, ...] = (
     Key("led", True, "Use the LED matrix: unit number at start, status pixel, red X on a fatal error.", _bool,
         "sender"),
     Key("led_low_light", False, "Dim the LED matrix.", _bool, "sender"),
+    # --- the colour sensor (v2 Sense HAT), issue 16 ---
+    Key("colour_gain", 16, "Colour sensor gain: 1, 4, 16 or 60 (64 on a TCS3400; both mean its top gain). "
+        "Lower it if col_c often reaches the maximum count, raise it if col_c stays below about 1000.",
+        _gain, "sender"),
+    Key("colour_integration_cycles", 64, "Colour sensor integration time in 2.4 ms cycles, 1-256; counts reach "
+        "at most 1024 per cycle (65535 from 64 cycles), and col_* change once per integration.", _int(1, 256),
+        "sender"),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}
