@@ -125,8 +125,8 @@ def run(settings: config.Config, unit: str, backend) -> int:
                               (sensors.get("imu_samples", 0) - last_imu) / (now - last_time))
             last_count, last_time, next_stats = sampler.count, now, now + stats_every
             last_imu = sensors.get("imu_samples", 0)
-            log.info("stats: readings/s=%.1f imu_samples/s=%.1f read=%d acked_backlog=%d spooled_bytes=%d dropped=%d "
-                     "refused=%d connected=%s %s", rate, imu_rate, sampler.count, buffer.backlog, buffer.spool.size,
+            log.info("stats: readings/s=%.1f read=%d imu_samples/s=%.1f acked_backlog=%d spooled_bytes=%d dropped=%d "
+                     "refused=%d connected=%s %s", rate, sampler.count, imu_rate, buffer.backlog, buffer.spool.size,
                      buffer.dropped, forwarder.rejected, forwarder.connected,
                      " ".join(f"{k}={v}" for k, v in sensors.items()))
     log.info("stopping: spooling %d unacknowledged readings", buffer.backlog)

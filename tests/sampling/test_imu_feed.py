@@ -47,7 +47,7 @@ def test_interval_1_still_feeds_the_fusion(backend: SensorBackend) -> None:
     assert counts["imu_repeated"] == 0 and counts["imu_failures"] == 0
 
 
-STATS = re.compile(r"readings/s=([\d.]+) imu_samples/s=([\d.]+)")
+STATS = re.compile(r"readings/s=([\d.]+) read=\d+ imu_samples/s=([\d.]+)")
 
 
 def test_sender_at_interval_1_polls_the_imu_at_its_rate(server_factory, sender_factory, tmp_path: Path) -> None:
