@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -65,3 +66,15 @@ def test_once_runs_after_the_sender_stopped(tmp_path: Path) -> None:
         assert run_sender(config, "--once").returncode == 2
     result = run_sender(config, "--once")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_stale_pid_in_the_lock_file_is_not_named_as_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "hat.lock"
+    path.write_text("999999999\n")  # a holder that could not record its PID (read-only file) left an old one
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(HatBusy, match=r"in use by another process \(pid 999999999 in the lock file has ended"):
+            HatLock(path).acquire()
+    finally:
+        os.close(fd)

@@ -33,7 +33,7 @@ def lock_path(machine_wide: bool, spool_dir: Path) -> Path:
     return spool_dir / LOCK_NAME
 
 
-def _describe(pid_text: str) -> str:
+def _describe(pid_text: str, path: Path) -> str:
     """'pid N (command line)' for the holder recorded in the lock file."""
     pid = pid_text.split(" ", 1)[0]
     if not pid.isdigit():
@@ -41,6 +41,8 @@ def _describe(pid_text: str) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except FileNotFoundError:  # the holder could not write its PID (read-only lock file): this one is stale
+        return f"another process (pid {pid} in the lock file has ended; see: fuser -v {path})"
     except OSError:
         command = ""
     return f"pid {pid}" + (f" ({command})" if command else "")
@@ -63,24 +65,30 @@ class HatLock:
     def acquire(self) -> HatLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
             writable = True
-        except PermissionError:  # made by another user (root): lock it read-only, leave the PID unrecorded
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:  # made by another user, or a read-only /run/lock (a unit without ReadWritePaths)
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)  # an flock needs no write access
+            except OSError:
+                raise HatBusy(f"cannot create the HAT lock {self.path} ({e.strerror}); the systemd unit needs "
+                              f"ReadWritePaths=/run/lock (see deploy/whc-sender.service)") from None
             writable = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            holder = _describe(os.pread(fd, 200, 0).decode(errors="replace").strip(), self.path)
             os.close(fd)
             raise HatBusy(
-                f"the Sense HAT is in use by {_describe(holder)} (lock {self.path}); one process per HAT: "
+                f"the Sense HAT is in use by {holder} (lock {self.path}); one process per HAT: "
                 f"stop it first (e.g. sudo systemctl stop whc-sender) or read its log"
             ) from None
         except BaseException:
             os.close(fd)
             raise
         if writable:
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, 0o666)  # other users (a manual --once as root, the service as whc) record their PID too
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
