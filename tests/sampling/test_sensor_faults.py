@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +186,22 @@ def test_sender_with_a_failing_humidity_sensor_keeps_sending(server_factory, tmp
     print(f"\n{len(rows)} rows, {tries} humidity init tries")
     assert len(logged) == 1 and "UU at 5f" in logged[0]
     assert 1 <= tries <= 4, "retried with backoff (2, 4, 8 s...), never per row"
+
+
+def test_a_silent_imu_is_polled_less_and_less_often_then_resumes(open_standin, monkeypatch) -> None:
+    backend = open_standin(groups=["accelerometer"])
+    imu = backend.sense._imu
+    polls: list[float] = []
+
+    def silent() -> bool:  # a dead bus: RTIMULib's read fails (and prints an error) on every poll
+        polls.append(time.monotonic())
+        return False
+
+    monkeypatch.setattr(imu, "IMURead", silent)
+    wait_for(lambda: polls and polls[-1] - polls[0] > 3.0, 15, what="3 s of a silent IMU")
+    recent = [t for t in polls if t > polls[-1] - 1.0]
+    print(f"\n{len(polls)} polls in {polls[-1] - polls[0]:.1f} s of silence, {len(recent)} in the last second")
+    assert len(recent) <= 3, "not every 3 ms any more"
+    assert backend.read()["acc_z"] is None
+    monkeypatch.undo()
+    wait_for(lambda: backend.read()["acc_z"] == 1.0, 5, what="the IMU back")

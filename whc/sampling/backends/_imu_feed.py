@@ -5,7 +5,9 @@ estimate needs hundreds of still samples. Polling once per row (one row a second
 sample over a whole second and leave the orientation lagging by minutes. So this thread polls as the library
 means it to (every ``IMUGetPollInterval()`` ms: 3 on the LSM9DS1, 10 on the emulator), numbers every new
 sample, and keeps the most recent ones; each row then takes one whole sample (the newest, or with interval 0
-the next one, so that no sample is used twice nor skipped while the sender keeps up).
+the next one, so that no sample is used twice nor skipped while the sender keeps up). An IMU silent for more
+than 0.5 s is polled less and less often (down to every 2 s), so a dead bus never floods the journal with
+RTIMULib's per-read error messages; the first new sample restores the normal rate.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 KEEP = 1024  # samples kept for interval 0: about 8 s at 119 Hz before a slow sender starts skipping
 STALL_POLLS = 5  # polls in a row without a new sample before ``on_stall`` is called (and every 5 after)
+QUIET = 0.5  # seconds without a sample after which a silent IMU is polled less and less often...
+SLOWEST_POLL = 2.0  # ...down to once every this many seconds (RTIMULib prints an error per failed read)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class ImuFeed:
             return self._recent[max(seq + 1 - first, 0)]
 
     def _run(self) -> None:
-        imu, idle = self._imu, 0
+        imu, idle, last_new = self._imu, 0, time.monotonic()
         while not self._stopping.is_set():
             data = None
             try:
@@ -89,16 +93,18 @@ class ImuFeed:
                 if not self._warned:
                     self._warned = True
                     log.warning("IMU read failed (%s); rows get empty IMU fields while it fails", e)
+            now = time.monotonic()
             if data is not None:
-                idle = 0
+                idle, last_new = 0, now
                 with self._cond:
                     self.samples += 1
-                    self._recent.append(ImuSample(self.samples, data, time.monotonic()))
+                    self._recent.append(ImuSample(self.samples, data, now))
                     self._cond.notify_all()
             else:
                 idle += 1
                 if idle % STALL_POLLS == 0:
                     self._on_stall()
-            self._stopping.wait(self.poll_interval)
+            silent = now - last_new
+            self._stopping.wait(self.poll_interval if silent < QUIET else min(SLOWEST_POLL, silent / 4))
         with self._cond:
             self._cond.notify_all()
