@@ -57,8 +57,10 @@ def open_standin(standin, monkeypatch) -> Iterator:
 
 
 class FakeClock:
+    """A monotonic clock the test moves by hand (it starts at the real one: a guard may have failed already)."""
+
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = time.monotonic()
 
     def __call__(self) -> float:
         return self.now
@@ -96,15 +98,16 @@ def test_humidity_init_failure_is_logged_once_and_retried_with_backoff(open_stan
     backend = open_standin("humidity_init", groups=["accelerometer", ENVIRONMENT])
     clock = backend.guards["humidity"].clock = FakeClock()
     tries_at: dict[float, int] = {}
+    start = clock.now
     for step in range(0, 400):  # 40 s of rows every 0.1 s on the fake clock
-        clock.now = 1000.0 + step / 10
+        clock.now = start + step / 10
         reading = backend.read()
         assert reading["humidity"] is None and reading["temp_h"] is None
         assert reading["pressure"] == 1013.25 and reading["acc_z"] == 1.0  # other groups unaffected
         tries_at.setdefault(standin.calls["humidity_init"], clock.now)
     tries = standin.calls["humidity_init"]
     # tried at 0 s, then after 2, 4, 8, 16 s: 0, 2, 6, 14, 30 (never per row)
-    assert sorted(round(t - 1000.0, 1) for t in tries_at.values()) == [0.0, 2.0, 6.0, 14.0, 30.0]
+    assert sorted(round(t - start, 1) for t in tries_at.values()) == [0.0, 2.0, 6.0, 14.0, 30.0]
     assert tries == 5
     assert backend.counters()["humidity_failures"] == 5
     lines = [r.getMessage() for r in caplog.records if "humidity" in r.getMessage()]

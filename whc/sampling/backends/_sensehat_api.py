@@ -33,23 +33,9 @@ CPU_TEMP_PATH = "/sys/class/thermal/thermal_zone0/temp"
 ImuSample = dict[str, Any]  # RTIMULib's getIMUData() dict: fusionPose, gyro, accel, compass + *Valid flags
 
 
-def read_imu_sample(sense: Any) -> ImuSample | None:
-    """Read the IMU once and return that whole sample, or None if the read failed.
-
-    The library has no public call for this: get_orientation(), get_gyroscope_raw(), get_accelerometer_raw()
-    and get_compass_raw() each do their own ``_read_imu()`` (which polls and sleeps the IMU poll interval),
-    so calling them in turn mixes several instants in one row and caps the rate (about 20 rows/s on the
-    emulator instead of 60), and they repeat the last values when a read fails. So this does the one
-    ``SenseHat._read_imu()`` the library would do (up to 3 polls, sleeping the poll interval after each,
-    as the library does) and takes all of that sample from ``RTIMU.getIMUData()``.
-    """
-    if not sense._read_imu():
-        return None
-    return sense._imu.getIMUData()
-
-
 def read_imu_public(sense: Any) -> ImuSample:
-    """Fallback when those internals are missing: four public reads (four instants, about 4x slower).
+    """Fallback when the library lacks the internals ImuFeed needs (``SenseHat._imu`` with IMURead and
+    getIMUData): four public reads per row, at four instants, and nothing feeds the fusion between rows.
 
     The library repeats its last values when a read fails, so failures are invisible on this path.
     """
@@ -68,16 +54,6 @@ def read_imu_public(sense: Any) -> ImuSample:
         "compass": xyz(sense.get_compass_raw()),
         "compassValid": True,
     }
-
-
-def imu_reader(sense: Any) -> Callable[[Any], ImuSample | None]:
-    """read_imu_sample if the library has the internals it needs, else read_imu_public."""
-    if callable(getattr(sense, "_read_imu", None)) and callable(
-        getattr(getattr(sense, "_imu", None), "getIMUData", None)
-    ):
-        return read_imu_sample
-    log.warning("SenseHat internals _read_imu/_imu.getIMUData missing: IMU fields come from 4 separate reads")
-    return read_imu_public
 
 
 def wrap360(degrees: float) -> float:
@@ -162,7 +138,6 @@ class SenseHatAPIBackend(SensorBackend):
         self._last_seq = 0
         self._use_imu = bool(self.groups & IMU_GROUPS)
         self._feed: ImuFeed | None = None
-        self._imu_read: Callable[[Any], ImuSample | None] | None = None
         self._colour: Any = None
         self.guards = {
             "humidity": SensorGuard("humidity sensor (HTS221)", lambda e: HUMIDITY_FIX),
@@ -193,7 +168,8 @@ class SenseHatAPIBackend(SensorBackend):
         if callable(getattr(imu, "IMURead", None)) and callable(getattr(imu, "getIMUData", None)):
             self._feed = ImuFeed(imu, on_stall=self._recover_imu).start()
         else:
-            self._imu_read = imu_reader(sense)
+            log.warning("SenseHat internals _imu.IMURead/getIMUData missing: IMU fields come from 4 separate "
+                        "reads per row, and the fusion is only fed when a row is read")
 
     def _open_colour(self) -> None:
         """Find the colour sensor and set its gain and integration time; on failure its guard retries later."""
@@ -276,9 +252,8 @@ class SenseHatAPIBackend(SensorBackend):
         """One whole IMU sample for this row (see ``ImuFeed``), or None if there is no fresh one."""
         feed = self._feed
         if feed is None:  # the library lacks the internals: one (slow, unfed) read per row
-            assert self._imu_read is not None
             try:
-                return self._imu_read(self._sense)
+                return read_imu_public(self._sense)
             except Exception as e:
                 log.debug("IMU read failed: %s", e)
                 return None
