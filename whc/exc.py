@@ -33,3 +33,7 @@ class SensorReadError(SensorError):
 
 class HatBusy(SensorError):
     """Another process holds the Sense HAT; the message names it."""
+
+
+class NoColourSensor(SensorError):
+    """The sensor source has no colour sensor at all (the emulator): a failure never retried."""

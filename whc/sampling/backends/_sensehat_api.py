@@ -21,7 +21,7 @@ from whc.columns import (
     MAGNETOMETER,
     ORIENTATION,
 )
-from whc.exc import SensorError
+from whc.exc import NoColourSensor, SensorError
 from whc.sampling.backends import SensorBackend, SensorOptions, columns_for
 from whc.sampling.backends._imu_feed import ImuFeed
 from whc.sampling.backends._retry import SensorGuard
@@ -113,10 +113,6 @@ def _colour_fix(error: BaseException) -> str:
         return ""
     return ("a v1 Sense HAT has no colour sensor (then drop 'colour' from sensors); on a v2 board "
             "`i2cdetect -y 1` shows it at 29 or 39")
-
-
-class NoColourSensor(SensorError):
-    """This source has no colour sensor at all (the emulator): a permanent failure."""
 
 
 class SenseHatAPIBackend(SensorBackend):
