@@ -172,7 +172,8 @@ KEYS: tuple[Key, ...] = (
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
     Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '
         "the one ip and port.", _servers, "sender"),
-    Key("interval", 0, "Seconds between readings; 0 reads as fast as the sensors allow.", _number(0), "sender"),
+    Key("interval", 0, "Seconds between readings; 0: one per new IMU sample (as fast as the sensors allow).",
+        _number(0), "sender"),
     Key("backend", "sense_hat", "Sensor source: sense_hat (the HAT) or emulator (sense-emu, no Pi needed).",
         _choice("sense_hat", "emulator"), "sender"),
     Key("sensors", list(DEFAULT_SENSOR_GROUPS), "Sensor groups to read: " + ", ".join(SENSOR_GROUPS) + ".",
