@@ -14,7 +14,8 @@ import sys
 from whc import cli, config, logs
 from whc.exc import ConfigError
 from whc.protocol import valid_id
-from whc.sampling.backends import open_backend
+from whc.sampling.backends import SensorOptions, open_backend
+from whc.sampling.hatlock import lock_hat
 from whc.sampling.sampler import Sampler
 from whc.sender import Sender
 
@@ -43,7 +44,8 @@ def start(args) -> int:
         print(json.dumps(config.effective(settings, "sender", unit=unit, backend=backend_name), indent=2))
         return 0
     logs.setup(args.log_level or settings["log_level"], None)
-    with open_backend(backend_name, settings["sensors"]) as backend:
+    with lock_hat(backend_name, settings.resolve("spool_dir")), \
+            open_backend(backend_name, settings["sensors"], SensorOptions.from_settings(settings)) as backend:
         if args.once:
             print(json.dumps(Sampler(backend, unit, 0, lambda _: None).sample()))
             return 0

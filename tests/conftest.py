@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from harness import SenderProcess, ServerProcess
+
+# Senders started by tests lock a HAT of their own, never the machine's (/run/lock), which a real sender may hold.
+os.environ.setdefault("WHC_HAT_LOCK_DIR", tempfile.mkdtemp(prefix="whc-hat-lock-"))
 
 
 @pytest.fixture

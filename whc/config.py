@@ -56,6 +56,12 @@ def _number(low: float) -> Callable[[Any], float]:
     return check
 
 
+def _gain(value: Any) -> int:
+    if type(value) is not int or value not in (1, 4, 16, 60, 64):
+        raise ValueError("must be one of 1, 4, 16, 60, 64")
+    return value
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -168,7 +174,8 @@ KEYS: tuple[Key, ...] = (
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
     Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '
         "the one ip and port.", _servers, "sender"),
-    Key("interval", 0, "Seconds between readings; 0 reads as fast as the sensors allow.", _number(0), "sender"),
+    Key("interval", 0, "Seconds between readings; 0: one per new IMU sample (as fast as the sensors allow).",
+        _number(0), "sender"),
     Key("backend", "sense_hat", "Sensor source: sense_hat (the HAT) or emulator (sense-emu, no Pi needed).",
         _choice("sense_hat", "emulator"), "sender"),
     Key("sensors", list(DEFAULT_SENSOR_GROUPS), "Sensor groups to read: " + ", ".join(SENSOR_GROUPS) + ".",
@@ -191,6 +198,13 @@ KEYS: tuple[Key, ...] = (
     Key("led", True, "Use the LED matrix: unit number at start, status pixel, red X on a fatal error.", _bool,
         "sender"),
     Key("led_low_light", False, "Dim the LED matrix.", _bool, "sender"),
+    # --- the colour sensor (v2 Sense HAT), issue 16 ---
+    Key("colour_gain", 16, "Colour sensor gain: 1, 4, 16 or 60 (64 on a TCS3400; both mean its top gain). "
+        "Lower it if col_c often reaches the maximum count, raise it if col_c stays below about 1000.",
+        _gain, "sender"),
+    Key("colour_integration_cycles", 64, "Colour sensor integration time in 2.4 ms cycles, 1-256; counts reach "
+        "at most 1024 per cycle (65535 from 64 cycles), and col_* change once per integration.", _int(1, 256),
+        "sender"),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}

@@ -27,6 +27,14 @@ class SensorReadError(SensorError):
     """One read of a sensor failed; the fields it should have filled are left empty."""
 
 
+class HatBusy(SensorError):
+    """Another process holds the Sense HAT; the message names it."""
+
+
+class NoColourSensor(SensorError):
+    """The sensor source has no colour sensor at all (the emulator): a failure never retried."""
+
+
 class ServerGone(WhcError):
     """The sender's connection to the server is unusable; the forwarder reconnects."""
 

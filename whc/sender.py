@@ -63,7 +63,7 @@ class Sender:
         code = 0
         stats_every = settings["stats_interval"]
         next_stats = time.monotonic() + stats_every
-        self._last = (0, time.monotonic())
+        self._last = (0, time.monotonic(), 0)
         while not self._stop.wait(settings["fsync_interval"]):
             buffer.flush(spill_all=not forwarder.connected)
             healthy = forwarder.connected and not buffer.spool.segments
@@ -96,12 +96,15 @@ class Sender:
 
     def _log_stats(self) -> None:
         count, now = self.sampler.count, time.monotonic()
-        last_count, last_time = self._last
-        self._last = (count, now)
-        log.info("stats: readings/s=%.1f read=%d acked_backlog=%d spooled_bytes=%d dropped=%d imu_failures=%d "
-                 "rejected=%d connected=%s", (count - last_count) / (now - last_time), count, self.buffer.backlog,
-                 self.buffer.spool.size, self.buffer.dropped, self.backend.imu_failures, self.forwarder.rejected,
-                 self.forwarder.connected)
+        sensors = self.backend.counters()  # IMU samples seen, skipped, repeated; failures per sensor
+        last_count, last_time, last_imu = self._last
+        self._last = (count, now, sensors.get("imu_samples", 0))
+        seconds = now - last_time
+        log.info("stats: readings/s=%.1f read=%d imu_samples/s=%.1f acked_backlog=%d spooled_bytes=%d dropped=%d "
+                 "rejected=%d connected=%s %s", (count - last_count) / seconds, count,
+                 (sensors.get("imu_samples", 0) - last_imu) / seconds, self.buffer.backlog, self.buffer.spool.size,
+                 self.buffer.dropped, self.forwarder.rejected, self.forwarder.connected,
+                 " ".join(f"{k}={v}" for k, v in sensors.items()))
 
 
 def _tls_context(settings: Config):

@@ -100,7 +100,7 @@ def test_all_groups_give_every_sensor_column(open_emulator, caplog):
         assert isinstance(readings[0]["cpu_temp"], float)
     else:
         assert readings[0]["cpu_temp"] is None
-        assert sum("no CPU temperature" in r.getMessage() for r in caplog.records) == 1
+        assert sum("CPU temperature" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_cpu_temp_is_read_in_degrees(open_emulator, tmp_path):
@@ -112,20 +112,52 @@ def test_cpu_temp_is_read_in_degrees(open_emulator, tmp_path):
 
 
 @pytest.mark.parametrize("groups", [DEFAULT_SENSOR_GROUPS, SENSOR_GROUPS], ids=["default", "all"])
-def test_one_imu_read_per_sample(open_emulator, monkeypatch, groups):
+def test_each_read_carries_one_whole_imu_sample(open_emulator, monkeypatch, groups):
+    """Every IMU field of a read comes from the one RTIMULib sample whose timestamp the read records."""
     backend = open_emulator(groups)
-    sense = backend.sense
-    calls = []
-    original = sense._read_imu
+    imu = backend.sense._imu
+    seen: dict[int, dict] = {}
+    original = imu.getIMUData
 
-    def counting_read_imu():
-        calls.append(1)
-        return original()
+    def recording_get_imu_data():
+        data = original()
+        seen[data["timestamp"]] = data
+        return data
 
-    monkeypatch.setattr(sense, "_read_imu", counting_read_imu)
-    for _ in range(10):
-        backend.read()
-    assert len(calls) == 10
+    monkeypatch.setattr(imu, "getIMUData", recording_get_imu_data)
+    wait_until(lambda: len(seen) >= 2)
+    for n in range(30):
+        reading = backend.read(follow=n % 2 == 0)
+        data = seen[backend.imu_timestamp]
+        assert reading["acc_x"] == data["accel"][0] and reading["acc_z"] == data["accel"][2]
+        assert reading["gyr_y"] == data["gyro"][1]
+        assert reading["ori_p"] == pytest.approx(math.degrees(data["fusionPose"][1]) % 360)
+        if "mag_x" in reading:
+            assert reading["mag_z"] == data["compass"][2]
+    assert backend.imu_failures == 0
+
+
+def test_follow_takes_every_imu_sample_once(open_emulator):
+    backend = open_emulator()
+    stamps = []
+    start = time.monotonic()
+    for _ in range(60):
+        backend.read(follow=True)
+        stamps.append(backend.imu_timestamp)
+    rate = len(stamps) / (time.monotonic() - start)
+    counts = backend.counters()
+    print(f"\nemulator: {rate:.1f} reads/s following the IMU; counters {counts}")
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False)), "no sample twice, in order"
+    assert counts["imu_skipped"] == 0 and counts["imu_failures"] == 0
+    assert counts["imu_samples"] >= 60
+
+
+def test_the_imu_is_polled_between_reads(open_emulator):
+    """The fusion is fed at the IMU's rate even if nobody reads: samples are counted without any read()."""
+    backend = open_emulator()
+    before = backend.counters()["imu_samples"]
+    wait_until(lambda: backend.counters()["imu_samples"] >= before + 20)
+    backend.read()
     assert backend.imu_failures == 0
 
 
@@ -137,36 +169,28 @@ def test_readings_change_over_time(open_emulator):
     wait_until(lambda: backend.read()["humidity"] != first["humidity"])
 
 
-def test_read_rate(open_emulator):
-    default_rate = reads_per_second(open_emulator(), 2.0)
-    all_rate = reads_per_second(open_emulator(SENSOR_GROUPS), 1.0)
-    print(f"\nemulator reads/s: default groups {default_rate:.1f}, all groups {all_rate:.1f}")
-    # one IMU read per sample follows the simulation's ~60 Hz; three reads per sample gave ~20/s
-    assert default_rate > 40, default_rate
-    assert all_rate > 30, all_rate
-
-
 def test_failed_imu_read_gives_none_and_counts(open_emulator, monkeypatch, caplog):
     backend = open_emulator(SENSOR_GROUPS)
     assert backend.read()["acc_z"] is not None
-    monkeypatch.setattr(backend.sense, "_read_imu", lambda: False)
-    for n in range(1, 4):
-        reading = backend.read()
-        assert all(reading[c] is None for c in IMU_COLUMNS), reading  # no repeat of the last values
-        assert isinstance(reading["pressure"], float)  # other groups unaffected
-        assert backend.imu_failures == n
+    imu = backend.sense._imu
+    monkeypatch.setattr(imu, "IMURead", lambda: False)  # no new sample any more
+    reading = wait_until(lambda: (r := backend.read())["acc_z"] is None and r)
+    assert all(reading[c] is None for c in IMU_COLUMNS), reading  # no repeat of the last values
+    assert isinstance(reading["pressure"], float)  # other groups unaffected
+    failures = backend.imu_failures
+    assert failures >= 1
+    assert backend.read(follow=True)["acc_z"] is None and backend.imu_failures == failures + 1
 
     def broken_bus():
         raise OSError("I2C bus error")
 
-    monkeypatch.setattr(backend.sense, "_read_imu", broken_bus)
-    reading = backend.read()
-    assert all(reading[c] is None for c in IMU_COLUMNS)
-    assert backend.imu_failures == 4
-    assert any("I2C bus error" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(imu, "IMURead", broken_bus)
+    wait_until(lambda: any("I2C bus error" in r.getMessage() for r in caplog.records))
+    assert backend.read()["acc_z"] is None
     monkeypatch.undo()
-    assert backend.read()["acc_z"] is not None
-    assert backend.imu_failures == 4
+    wait_until(lambda: backend.read()["acc_z"] is not None)
+    counted = backend.imu_failures
+    assert backend.read()["acc_z"] is not None and backend.imu_failures == counted
 
 
 class PublicOnly:
@@ -182,10 +206,10 @@ class PublicOnly:
 
 
 def test_public_api_fallback(open_emulator, caplog):
-    sense = open_emulator().sense
+    sense = open_emulator([ENVIRONMENT]).sense  # no IMU groups: no IMU reader thread shares this RTIMU object
     backend = SenseHatAPIBackend(PublicOnly(sense), frozenset(SENSOR_GROUPS) - {CPU_TEMP, COLOUR})
     reading = backend.read()
-    assert all(isinstance(reading[c], float) for c in IMU_COLUMNS + columns_of(ENVIRONMENT)), reading
+    assert all(isinstance(reading[c], float) for c in IMU_COLUMNS + columns_of(ENVIRONMENT)), str(reading)
     assert any("internals" in r.getMessage() for r in caplog.records)
 
 

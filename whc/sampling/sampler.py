@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class Sampler(threading.Thread):
-    """Reads ``backend`` every ``interval`` seconds (0: as fast as it answers) without drift."""
+    """Reads ``backend`` every ``interval`` seconds (0: once per new IMU sample) without drift."""
 
     def __init__(
         self, backend: SensorBackend, unit: str, interval: float, deliver: Callable[[dict[str, Any]], None]
@@ -32,8 +32,10 @@ class Sampler(threading.Thread):
 
     def sample(self) -> dict[str, Any]:
         """One reading: time and unit first, then the sensor columns (7 significant digits, the
-        precision of the sensors' float32 values; more digits would be noise)."""
-        values = self.backend.read()
+        precision of the sensors' float32 values; more digits would be noise).
+
+        With interval 0 each reading takes the IMU sample after the previous reading's (every sample once)."""
+        values = self.backend.read(follow=self.interval <= 0)
         reading: dict[str, Any] = {"time": utc_now(), "sh_id": self.unit}
         for key, value in values.items():
             reading[key] = value if value is None else float(f"{value:.7g}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from whc.columns import SENSOR_COLUMNS, SENSOR_GROUPS, columns_of
@@ -19,6 +20,20 @@ BACKENDS: dict[str, str] = {
     "sense_hat": "whc.sampling.backends.sense_hat:SenseHatBackend",
     "emulator": "whc.sampling.backends.emulator:EmulatorBackend",
 }
+# back ends whose HAT one process must own (whc.sampling.hatlock); the emulated HAT is shared by design
+MACHINE_WIDE_LOCK = frozenset({"sense_hat"})
+
+
+@dataclass(frozen=True)
+class SensorOptions:
+    """Settings of the sensors themselves (config keys of the same names)."""
+
+    colour_gain: int = 16
+    colour_integration_cycles: int = 64
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object]) -> SensorOptions:
+        return cls(**{k: settings[k] for k in cls.__dataclass_fields__ if k in settings})  # type: ignore[arg-type]
 
 
 class SensorBackend(ABC):
@@ -27,11 +42,19 @@ class SensorBackend(ABC):
     name: str  # "sense_hat" | "emulator"
     groups: frozenset[str]  # configured sensor groups, from whc.columns.SENSOR_GROUPS
     columns: tuple[str, ...]  # the keys of every read(), in whc.columns order
-    imu_failures: int  # count of failed IMU reads
+    imu_failures: int  # rows whose IMU fields stayed empty (no fresh sample)
 
     @abstractmethod
-    def read(self) -> dict[str, float | None]:
-        """One sample: every column of the configured groups, a value or None."""
+    def read(self, follow: bool = False) -> dict[str, float | None]:
+        """One sample: every column of the configured groups, a value or None.
+
+        ``follow``: take the IMU sample after the one the last read took (waiting for it), so that consecutive
+        reads use every IMU sample once; otherwise the newest.
+        """
+
+    def counters(self) -> dict[str, int]:
+        """Counts for the stats line and the health report: IMU samples seen, skipped, repeated, failures."""
+        return {"imu_failures": self.imu_failures}
 
     @abstractmethod
     def close(self) -> None:
@@ -64,7 +87,7 @@ def columns_for(groups: frozenset[str]) -> tuple[str, ...]:
     return tuple(name for name in SENSOR_COLUMNS if name in wanted)
 
 
-def open_backend(name: str, groups: Sequence[str]) -> SensorBackend:
+def open_backend(name: str, groups: Sequence[str], options: SensorOptions | None = None) -> SensorBackend:
     """Open the back end called ``name`` reading ``groups``.
 
     ConfigError for an unknown name or group; SensorError (one line naming the fix) if the source is unusable.
@@ -75,4 +98,4 @@ def open_backend(name: str, groups: Sequence[str]) -> SensorBackend:
     checked = check_groups(groups)
     module_name, class_name = target.split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(checked)
+    return backend_class(checked, options or SensorOptions())

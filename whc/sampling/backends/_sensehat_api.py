@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,8 +21,10 @@ from whc.columns import (
     MAGNETOMETER,
     ORIENTATION,
 )
-from whc.exc import SensorError
-from whc.sampling.backends import SensorBackend, columns_for
+from whc.exc import NoColourSensor, SensorError
+from whc.sampling.backends import SensorBackend, SensorOptions, columns_for
+from whc.sampling.backends._imu_feed import ImuFeed
+from whc.sampling.backends._retry import SensorGuard
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +33,9 @@ CPU_TEMP_PATH = "/sys/class/thermal/thermal_zone0/temp"
 ImuSample = dict[str, Any]  # RTIMULib's getIMUData() dict: fusionPose, gyro, accel, compass + *Valid flags
 
 
-def read_imu_sample(sense: Any) -> ImuSample | None:
-    """Read the IMU once and return that whole sample, or None if the read failed.
-
-    The library has no public call for this: get_orientation(), get_gyroscope_raw(), get_accelerometer_raw()
-    and get_compass_raw() each do their own ``_read_imu()`` (which polls and sleeps the IMU poll interval),
-    so calling them in turn mixes several instants in one row and caps the rate (about 20 rows/s on the
-    emulator instead of 60), and they repeat the last values when a read fails. So this does the one
-    ``SenseHat._read_imu()`` the library would do (up to 3 polls, sleeping the poll interval after each,
-    as the library does) and takes all of that sample from ``RTIMU.getIMUData()``.
-    """
-    if not sense._read_imu():
-        return None
-    return sense._imu.getIMUData()
-
-
 def read_imu_public(sense: Any) -> ImuSample:
-    """Fallback when those internals are missing: four public reads (four instants, about 4x slower).
+    """Fallback when the library lacks the internals ImuFeed needs (``SenseHat._imu`` with IMURead and
+    getIMUData): four public reads per row, at four instants, and nothing feeds the fusion between rows.
 
     The library repeats its last values when a read fails, so failures are invisible on this path.
     """
@@ -65,16 +54,6 @@ def read_imu_public(sense: Any) -> ImuSample:
         "compass": xyz(sense.get_compass_raw()),
         "compassValid": True,
     }
-
-
-def imu_reader(sense: Any) -> Callable[[Any], ImuSample | None]:
-    """read_imu_sample if the library has the internals it needs, else read_imu_public."""
-    if callable(getattr(sense, "_read_imu", None)) and callable(
-        getattr(getattr(sense, "_imu", None), "getIMUData", None)
-    ):
-        return read_imu_sample
-    log.warning("SenseHat internals _read_imu/_imu.getIMUData missing: IMU fields come from 4 separate reads")
-    return read_imu_public
 
 
 def wrap360(degrees: float) -> float:
@@ -111,35 +90,105 @@ def _num(value: Any, valid: Any = True) -> float | None:
     return value if math.isfinite(value) else None
 
 
+STALE_AFTER = 0.5  # seconds without a new IMU sample before rows get empty IMU fields
+NO_IMU_TYPES = {0: "no IMU object", 1: "RTIMULib's null IMU"}  # RTIMU_TYPE_AUTODISCOVER / RTIMU_TYPE_NULL
+NO_IMU_FIX = (
+    "check the HAT is seated, I2C is enabled (raspi-config), this user may open /dev/i2c-1 (group i2c) and "
+    "~/.config/sense_hat/RTIMULib.ini says IMUType=6 (delete it to detect the IMU again)"
+)
+HUMIDITY_FIX = (
+    "if `i2cdetect -y 1` shows UU at 5f, a kernel driver holds the HTS221 (kernels 6.9-6.12 without the fixed "
+    "rpi-sense overlay, raspberrypi/linux#6781): sudo apt update && sudo apt full-upgrade and reboot, or "
+    "echo 'blacklist hts221_i2c' | sudo tee /etc/modprobe.d/whc-hts221.conf and reboot; otherwise check that "
+    "I2C is enabled and this user is in group i2c"
+)
+PRESSURE_FIX = "check that I2C is enabled, this user is in group i2c and `i2cdetect -y 1` shows 5c"
+TOP_GAINS = (60, 64)  # the colour sensor's highest gain: 60 on the TCS34725, 64 on the TCS3400
+
+
+def _colour_fix(error: BaseException) -> str:
+    if isinstance(error, ImportError):
+        return "the smbus module cannot be imported: sudo apt install python3-smbus"
+    if isinstance(error, NoColourSensor):
+        return ""
+    return ("a v1 Sense HAT has no colour sensor (then drop 'colour' from sensors); on a v2 board "
+            "`i2cdetect -y 1` shows it at 29 or 39")
+
+
 class SenseHatAPIBackend(SensorBackend):
     """A back end over any object with the SenseHat API."""
 
     name = "sense_hat_api"
 
-    def __init__(self, sense: Any, groups: frozenset[str]) -> None:
+    def __init__(self, sense: Any, groups: frozenset[str], options: SensorOptions | None = None) -> None:
         self._sense: Any = sense
         self.groups = frozenset(groups)
         self.columns = columns_for(self.groups)
+        self.options = options or SensorOptions()
         self.imu_failures = 0
+        self.imu_skipped = 0  # with follow: samples no read took (the sender fell behind)
+        self.imu_repeated = 0  # without follow: reads that took the same sample as the read before
+        self.imu_timestamp: int | None = None  # RTIMULib timestamp (us) of the sample the last read took
         self.cpu_temp_path = CPU_TEMP_PATH
-        self._warned: set[str] = set()
         self._closed = False
+        self._last_seq = 0
         self._use_imu = bool(self.groups & IMU_GROUPS)
-        self._imu_read = imu_reader(sense) if self._use_imu else None
+        self._feed: ImuFeed | None = None
         self._colour: Any = None
+        self.guards = {
+            "humidity": SensorGuard("humidity sensor (HTS221)", lambda e: HUMIDITY_FIX),
+            "pressure": SensorGuard("pressure sensor (LPS25H)", lambda e: PRESSURE_FIX),
+            "colour": SensorGuard("colour sensor", _colour_fix),
+            "cpu_temp": SensorGuard(f"CPU temperature ({self.cpu_temp_path})", lambda e: ""),
+        }
+        if self._use_imu:
+            self._open_imu(sense)
+        if COLOUR in self.groups:
+            self._open_colour()
+
+    def _open_imu(self, sense: Any) -> None:
+        """Refuse a missing IMU, switch compass, gyro and accel on once, and start feeding the fusion."""
+        imu = getattr(sense, "_imu", None)
         try:
-            if self._use_imu:
-                # compass, gyro and accel all on, once: get_compass()/get_gyroscope()/get_accelerometer()
-                # would reconfigure the fusion (get_compass switches gyro and accel off); we never call them.
-                sense.set_imu_config(True, True, True)
-            if COLOUR in self.groups:
-                self._colour = _colour_sensor(sense)
-                if self._colour is None:
-                    log.warning("no colour sensor (v1 Sense HAT or emulator): col_* columns stay empty")
+            imu_type = imu.IMUType() if callable(getattr(imu, "IMUType", None)) else None
+            if imu_type in NO_IMU_TYPES:
+                raise SensorError(f"{self.name}: no IMU found ({NO_IMU_TYPES[imu_type]}, type {imu_type}): "
+                                  f"refusing to write rows of zeros; {NO_IMU_FIX}")
+            # get_compass()/get_gyroscope()/get_accelerometer() would reconfigure the fusion (get_compass
+            # switches gyro and accel off); we never call them.
+            sense.set_imu_config(True, True, True)
         except SensorError:
             raise
-        except Exception as e:  # the libraries raise OSError, but also others from the C extension
-            raise SensorError(f"{self.name}: Sense HAT sensors unusable ({_one_line(e)})") from e
+        except Exception as e:  # the libraries raise OSError('IMU Init Failed'), others from the C extension
+            raise SensorError(f"{self.name}: IMU unusable ({_one_line(e)}); {NO_IMU_FIX}") from e
+        if callable(getattr(imu, "IMURead", None)) and callable(getattr(imu, "getIMUData", None)):
+            self._feed = ImuFeed(imu, on_stall=self._recover_imu).start()
+        else:
+            log.warning("SenseHat internals _imu.IMURead/getIMUData missing: IMU fields come from 4 separate "
+                        "reads per row, and the fusion is only fed when a row is read")
+
+    def _open_colour(self) -> None:
+        """Find the colour sensor and set its gain and integration time; on failure its guard retries later."""
+        guard = self.guards["colour"]
+        try:
+            colour = _colour_sensor(self._sense) or self._make_colour_sensor()
+            gain, cycles = self.options.colour_gain, self.options.colour_integration_cycles
+            chip_gains = getattr(getattr(colour, "interface", None), "GAIN_VALUES", ())
+            if gain in TOP_GAINS and chip_gains and gain not in chip_gains:
+                gain = max(chip_gains)  # 60 and 64 both mean this chip's top gain
+            colour.gain = gain
+            colour.integration_cycles = cycles
+        except Exception as e:
+            guard.failed(e, permanent=isinstance(e, NoColourSensor))
+            return
+        guard.ok()
+        self._colour = colour
+        log.info("colour sensor: gain %s, %d integration cycles (%.0f ms, at most %d counts)", colour.gain,
+                 cycles, 1000 * getattr(colour, "integration_time", 0.0), getattr(colour, "max_raw", 0))
+
+    def _make_colour_sensor(self) -> Any:
+        """The sensor, when the library did not make one at start (it swallows why): raises the reason."""
+        raise NoColourSensor(f"{self.name} has no colour sensor")
 
     @property
     def sense(self) -> Any:
@@ -147,42 +196,81 @@ class SenseHatAPIBackend(SensorBackend):
 
     def close(self) -> None:
         self._closed = True
+        if self._feed is not None:
+            self._feed.stop()
 
-    def read(self) -> dict[str, float | None]:
+    def counters(self) -> dict[str, int]:
+        counts = {
+            "imu_samples": self._feed.samples if self._feed is not None else 0,
+            "imu_skipped": self.imu_skipped,
+            "imu_repeated": self.imu_repeated,
+            "imu_failures": self.imu_failures,
+        }
+        counts.update({f"{name}_failures": guard.failures for name, guard in self.guards.items()})
+        return counts
+
+    def read(self, follow: bool = False) -> dict[str, float | None]:
         if self._closed:
             raise SensorError(f"{self.name} back end is closed")
         out: dict[str, float | None] = dict.fromkeys(self.columns)
         if self._use_imu:
-            self._read_imu(out)
+            self._read_imu(out, follow)
         if ENVIRONMENT in self.groups:
-            self._read_environment(out)
+            self._guarded("humidity", lambda: _read_humidity(self._sense), ("humidity", "temp_h"), out)
+            self._guarded("pressure", lambda: _read_pressure(self._sense), ("pressure", "temp_p"), out)
         if CPU_TEMP in self.groups:
-            out["cpu_temp"] = self._read_cpu_temp()
-        if self._colour is not None:
-            self._read_colour(out)
+            self._guarded("cpu_temp", self._read_cpu_temp, ("cpu_temp",), out)
+        if COLOUR in self.groups:
+            if self._colour is None and self.guards["colour"].ready():
+                self._open_colour()
+            if self._colour is not None:
+                self._guarded("colour", self._read_colour, ("col_r", "col_g", "col_b", "col_c"), out)
         return out
 
-    def _warn_once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+    def _guarded(self, name: str, read: Callable[[], tuple], columns: tuple[str, ...], out: dict) -> None:
+        """Fill ``columns`` from ``read()`` unless that sensor is waiting out a failure; a failure starts one."""
+        guard = self.guards[name]
+        if not guard.ready():
+            return
+        try:
+            values = read()
+        except Exception as e:  # an I2C error costs this sensor's columns, never the other sensors' nor the sender
+            guard.failed(e)
+            return
+        guard.ok()
+        out.update(zip(columns, values, strict=True))
 
     def _recover_imu(self) -> bool:
-        """Called after a failed IMU read: True if the source was repaired and one retry makes sense."""
+        """Called while no new IMU sample comes: True if the source was repaired."""
         return False
 
-    def _read_imu_once(self) -> ImuSample | None:
-        assert self._imu_read is not None
-        try:
-            return self._imu_read(self._sense)
-        except Exception as e:  # a bus error must cost one row's IMU fields, never the sender
-            self._warn_once("imu", "IMU read failed (%s); IMU fields left empty", _one_line(e))
+    def _take_imu_sample(self, follow: bool) -> dict[str, Any] | None:
+        """One whole IMU sample for this row (see ``ImuFeed``), or None if there is no fresh one."""
+        feed = self._feed
+        if feed is None:  # the library lacks the internals: one (slow, unfed) read per row
+            try:
+                return read_imu_public(self._sense)
+            except Exception as e:
+                log.debug("IMU read failed: %s", e)
+                return None
+        if follow:
+            sample = feed.after(self._last_seq, STALE_AFTER)
+            if sample is not None and self._last_seq:
+                self.imu_skipped += sample.seq - self._last_seq - 1
+        else:
+            sample = feed.newest(STALE_AFTER if not self._last_seq else 0.0)
+            if sample is not None and time.monotonic() - sample.monotonic > STALE_AFTER:
+                sample = None  # the IMU stopped answering: never repeat old values as fresh
+            if sample is not None and sample.seq == self._last_seq:
+                self.imu_repeated += 1
+        if sample is None:
             return None
+        self._last_seq = sample.seq
+        self.imu_timestamp = sample.data.get("timestamp")
+        return sample.data
 
-    def _read_imu(self, out: dict[str, float | None]) -> None:
-        sample = self._read_imu_once()
-        if sample is None and self._recover_imu():
-            sample = self._read_imu_once()
+    def _read_imu(self, out: dict[str, float | None], follow: bool) -> None:
+        sample = self._take_imu_sample(follow)
         if sample is None:
             self.imu_failures += 1  # fields stay None: never repeat the last values as the library does
             return
@@ -203,31 +291,12 @@ class SenseHatAPIBackend(SensorBackend):
             if accel is not None:
                 out["heading"] = tilt_compensated_heading(accel, mag)
 
-    def _read_environment(self, out: dict[str, float | None]) -> None:
-        try:
-            out["humidity"], out["temp_h"] = _read_humidity(self._sense)
-        except Exception as e:
-            self._warn_once("humidity", "humidity sensor read failed (%s); fields left empty", _one_line(e))
-        try:
-            out["pressure"], out["temp_p"] = _read_pressure(self._sense)
-        except Exception as e:
-            self._warn_once("pressure", "pressure sensor read failed (%s); fields left empty", _one_line(e))
+    def _read_cpu_temp(self) -> tuple[float]:
+        with open(self.cpu_temp_path, "rb") as f:
+            return (int(f.read()) / 1000.0,)
 
-    def _read_cpu_temp(self) -> float | None:
-        try:
-            with open(self.cpu_temp_path, "rb") as f:
-                return int(f.read()) / 1000.0
-        except (OSError, ValueError) as e:
-            self._warn_once("cpu_temp", "no CPU temperature (%s); cpu_temp left empty", _one_line(e))
-            return None
-
-    def _read_colour(self, out: dict[str, float | None]) -> None:
-        try:
-            red, green, blue, clear = self._colour.colour_raw
-        except Exception as e:
-            self._warn_once("colour", "colour sensor read failed (%s); fields left empty", _one_line(e))
-            return
-        out["col_r"], out["col_g"], out["col_b"], out["col_c"] = (_num(v) for v in (red, green, blue, clear))
+    def _read_colour(self) -> tuple[float | None, ...]:
+        return tuple(_num(v) for v in self._colour.colour_raw)
 
 
 def _read_humidity(sense: Any) -> tuple[float | None, float | None]:
@@ -249,7 +318,7 @@ def _read_pressure(sense: Any) -> tuple[float | None, float | None]:
 
 
 def _colour_sensor(sense: Any) -> Any:
-    """The v2 board's colour sensor object, or None (v1 board, emulator)."""
+    """The colour sensor object the library made at start (v2 boards), or None."""
     has = getattr(sense, "has_colour_sensor", None)
     try:
         return sense.colour if callable(has) and has() else None

@@ -7,6 +7,7 @@ see ``_emu_sim`` for where the emulated HAT lives and how several senders on one
 from __future__ import annotations
 
 from whc.exc import SensorError
+from whc.sampling.backends import SensorOptions
 from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
 
 
@@ -15,7 +16,7 @@ class EmulatorBackend(SenseHatAPIBackend):
 
     name = "emulator"
 
-    def __init__(self, groups: frozenset[str]) -> None:
+    def __init__(self, groups: frozenset[str], options: SensorOptions | None = None) -> None:
         try:
             import sense_emu
 
@@ -30,7 +31,7 @@ class EmulatorBackend(SenseHatAPIBackend):
         self._sim = _emu_sim
         try:
             sense = sense_emu.SenseHat()
-            super().__init__(sense, groups)
+            super().__init__(sense, groups, options)
         except Exception as e:
             _emu_sim.release()
             if isinstance(e, SensorError):

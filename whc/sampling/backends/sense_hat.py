@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from whc.exc import SensorError
+from whc.sampling.backends import SensorOptions
 from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
 
 _NO_HAT_FIX = ("on a machine without one, run with --emulator "
@@ -14,7 +17,7 @@ class SenseHatBackend(SenseHatAPIBackend):
 
     name = "sense_hat"
 
-    def __init__(self, groups: frozenset[str]) -> None:
+    def __init__(self, groups: frozenset[str], options: SensorOptions | None = None) -> None:
         try:
             import sense_hat
         except ImportError as e:  # also when its RTIMU extension is missing
@@ -29,4 +32,11 @@ class SenseHatBackend(SenseHatAPIBackend):
                 f"no Sense HAT found (sense_hat library: {_one_line(e)}); check the HAT is seated and I2C "
                 f"is enabled (raspi-config); {_NO_HAT_FIX}"
             ) from None
-        super().__init__(sense, groups)
+        super().__init__(sense, groups, options)
+
+    def _make_colour_sensor(self) -> Any:
+        """The library's SenseHat() makes the colour sensor but swallows why it could not (smbus missing, no
+        sensor on I2C, I2C off); making one here raises that reason."""
+        from sense_hat.colour import ColourSensor
+
+        return ColourSensor()
