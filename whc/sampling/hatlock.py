@@ -15,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from whc.exc import HatBusy
+from ..exc import HatBusy
 
 SYSTEM_LOCK_DIR = Path("/run/lock")  # tmpfs, world-writable with the sticky bit on Raspberry Pi OS
 LOCK_NAME = "whc-sense-hat.lock"
@@ -50,7 +50,7 @@ def _describe(pid_text: str, path: Path) -> str:
 
 def lock_hat(backend: str, spool_dir: Path) -> HatLock:
     """Take the lock of the HAT that back end ``backend`` reads; HatBusy if another process holds it."""
-    from whc.sampling.backends import MACHINE_WIDE_LOCK
+    from .backends import MACHINE_WIDE_LOCK
 
     return HatLock(lock_path(backend in MACHINE_WIDE_LOCK, spool_dir)).acquire()
 

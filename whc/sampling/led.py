@@ -1,8 +1,9 @@
 """Status on the Sense HAT's 8x8 LED matrix, drawn from a daemon thread.
 
-The sampling loop only calls the non-blocking ``set_ok()``, ``set_trouble()`` and ``show_fatal()``; the
-thread draws the changes. At start it shows the unit's number (the digits at the end of its sh_id), then
-one status pixel in the bottom-right corner: green while acks arrive, red while disconnected or spooling.
+The sender's main loop (``whc.sender.Sender.run``) only calls the non-blocking ``set_ok()``,
+``set_trouble()`` and ``show_fatal()``; the thread draws the changes. At start it shows the unit's
+number (the digits at the end of its sh_id), then one status pixel in the bottom-right corner:
+green while acks arrive, red while disconnected or spooling.
 ``show_fatal()`` draws a red X, which stays after ``close()``; otherwise ``close()`` clears the matrix.
 Any error from the LED hardware is logged once and turns the display off; it never stops the sender.
 """

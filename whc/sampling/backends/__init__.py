@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from whc.columns import SENSOR_COLUMNS, SENSOR_GROUPS, columns_of
-from whc.exc import ConfigError
+from ...columns import SENSOR_COLUMNS, SENSOR_GROUPS, columns_of
+from ...exc import ConfigError
 
 # name -> "module:class", imported lazily by open_backend()
 BACKENDS: dict[str, str] = {
@@ -40,7 +40,7 @@ class SensorBackend(ABC):
     """One source of readings; ``read()`` returns one sample of the configured sensor groups."""
 
     name: str  # "sense_hat" | "emulator"
-    groups: frozenset[str]  # configured sensor groups, from whc.columns.SENSOR_GROUPS
+    groups: frozenset[str]  # configured sensor groups, from ...columns.SENSOR_GROUPS
     columns: tuple[str, ...]  # the keys of every read(), in whc.columns order
     imu_failures: int  # rows whose IMU fields stayed empty (no fresh sample)
 

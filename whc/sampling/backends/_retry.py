@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from ...exc import one_line
+
 log = logging.getLogger(__name__)
 
 FIRST_RETRY = 2.0  # seconds after the first failure
@@ -41,7 +43,7 @@ class SensorGuard:
             self._down = True
             fix = self.fix(error)
             when = "not retried" if permanent else f"retried after {self._delay:g} s, then less and less often"
-            log.warning("%s failed (%s); its columns stay empty, %s%s", self.name, _one_line(error), when,
+            log.warning("%s failed (%s); its columns stay empty, %s%s", self.name, one_line(error), when,
                         f"; {fix}" if fix else "")
         self._next_try = self.clock() + self._delay
         self._delay = min(self._delay * 2, MAX_RETRY)
@@ -52,7 +54,3 @@ class SensorGuard:
             log.warning("%s works again after %d failure(s)", self.name, self.failures)
         self._delay = FIRST_RETRY
 
-
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())

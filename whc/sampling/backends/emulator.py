@@ -6,9 +6,9 @@ see ``_emu_sim`` for where the emulated HAT lives and how several senders on one
 
 from __future__ import annotations
 
-from whc.exc import SensorError
-from whc.sampling.backends import SensorOptions
-from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
+from ...exc import SensorError, one_line
+from . import SensorOptions
+from .sensehat_api import SenseHatAPIBackend
 
 
 class EmulatorBackend(SenseHatAPIBackend):
@@ -20,14 +20,14 @@ class EmulatorBackend(SenseHatAPIBackend):
         try:
             import sense_emu
 
-            from whc.sampling.backends import _emu_sim
+            from . import _emu_sim
         except ImportError:
             raise SensorError("sense-emu is not installed in this Python: bash scripts/demo.sh sets up .venv "
                               "with it; then run .venv/bin/python launch_sender.py --emulator") from None
         try:
             _emu_sim.acquire()
         except OSError as e:
-            raise SensorError(f"cannot start the sense_emu simulation: {_one_line(e)}") from None
+            raise SensorError(f"cannot start the sense_emu simulation: {one_line(e)}") from None
         self._sim = _emu_sim
         try:
             sense = sense_emu.SenseHat()
@@ -36,7 +36,7 @@ class EmulatorBackend(SenseHatAPIBackend):
             _emu_sim.release()
             if isinstance(e, SensorError):
                 raise
-            raise SensorError(f"sense_emu unusable: {_one_line(e)}") from None
+            raise SensorError(f"sense_emu unusable: {one_line(e)}") from None
 
     def _recover_imu(self) -> bool:
         return self._sim.rescue()  # the sender that drove the emulator stopped: take over now

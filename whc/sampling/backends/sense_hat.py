@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from whc.exc import SensorError
-from whc.sampling.backends import SensorOptions
-from whc.sampling.backends._sensehat_api import SenseHatAPIBackend, _one_line
+from ...exc import SensorError, one_line
+from . import SensorOptions
+from .sensehat_api import SenseHatAPIBackend
 
 _NO_HAT_FIX = ("on a machine without one, run with --emulator "
                "(it needs sense-emu: bash scripts/demo.sh sets up .venv with it)")
@@ -22,14 +22,14 @@ class SenseHatBackend(SenseHatAPIBackend):
             import sense_hat
         except ImportError as e:  # also when its RTIMU extension is missing
             raise SensorError(
-                f"no Sense HAT found (sense_hat library not importable: {_one_line(e)}); "
+                f"no Sense HAT found (sense_hat library not importable: {one_line(e)}); "
                 f"on a Pi: sudo apt install sense-hat; {_NO_HAT_FIX}"
             ) from None
         try:
             sense = sense_hat.SenseHat()
         except Exception as e:  # OSError without framebuffer or I2C; others from the C extension
             raise SensorError(
-                f"no Sense HAT found (sense_hat library: {_one_line(e)}); check the HAT is seated and I2C "
+                f"no Sense HAT found (sense_hat library: {one_line(e)}); check the HAT is seated and I2C "
                 f"is enabled (raspi-config); {_NO_HAT_FIX}"
             ) from None
         super().__init__(sense, groups, options)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from whc.columns import (
+from ...columns import (
     ACCELEROMETER,
     COLOUR,
     CPU_TEMP,
@@ -21,10 +21,10 @@ from whc.columns import (
     MAGNETOMETER,
     ORIENTATION,
 )
-from whc.exc import NoColourSensor, SensorError
-from whc.sampling.backends import SensorBackend, SensorOptions, columns_for
-from whc.sampling.backends._imu_feed import ImuFeed
-from whc.sampling.backends._retry import SensorGuard
+from ...exc import NoColourSensor, SensorError, one_line
+from . import SensorBackend, SensorOptions, columns_for
+from ._imu_feed import ImuFeed
+from ._retry import SensorGuard
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class SenseHatAPIBackend(SensorBackend):
         except SensorError:
             raise
         except Exception as e:  # the libraries raise OSError('IMU Init Failed'), others from the C extension
-            raise SensorError(f"{self.name}: IMU unusable ({_one_line(e)}); {NO_IMU_FIX}") from e
+            raise SensorError(f"{self.name}: IMU unusable ({one_line(e)}); {NO_IMU_FIX}") from e
         if callable(getattr(imu, "IMURead", None)) and callable(getattr(imu, "getIMUData", None)):
             self._feed = ImuFeed(imu, on_stall=self._recover_imu).start()
         else:
@@ -325,8 +325,3 @@ def _colour_sensor(sense: Any) -> Any:
     except Exception:
         return None
 
-
-def _one_line(error: BaseException | str) -> str:
-    """An exception as one line of text."""
-    text = error if isinstance(error, str) else (str(error) or type(error).__name__)
-    return " ".join(text.split())
