@@ -33,6 +33,7 @@ class Handler:
         self.auth_failure: str | None = None  # why the client was refused; nothing more of it is kept
         self.max_line_bytes = max_line_bytes
         self.partial = b""
+        self.at_start = True  # nothing received yet (a leading byte-order mark is dropped)
         self.seen_first = False
         self.hello = False  # the client sent a hello, so it reads what we write
         self.acks = False
@@ -55,13 +56,22 @@ class Handler:
         batch = Batch(self, self.lines, len(data))
         encode = self.encode
         chunk = self.partial + data if self.partial else data
+        if self.at_start:
+            chunk = self._drop_bom(chunk, eof)
         lines = chunk.split(b"\n")
         self.partial = lines.pop()
+        if b"}" in self.partial:  # objects back to back without newlines: each is handled once complete
+            objects, self.partial = protocol.cut_objects(self.partial)
+            lines.extend(objects)
         if eof and self.partial:
             lines.append(self.partial)  # a complete JSON object needs no newline to be whole
             self.partial = b""
-        for line in lines:
+        # Pieces of a line holding several objects are inserted right after it, and this loop
+        # handles them next (a list iterator sees items inserted after its position).
+        for index, line in enumerate(lines):
             if len(line) > self.max_line_bytes:
+                if self._split(lines, index, line):
+                    continue
                 self._too_long(line, batch, recv_time)
                 continue
             if line.endswith(b"\r"):
@@ -69,6 +79,8 @@ class Handler:
             if not line.strip():
                 continue  # empty lines carry nothing and are not counted
             if not self.seen_first:
+                if self._split(lines, index, line):  # once per connection: a hello may share its line
+                    continue
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
                     continue
@@ -81,6 +93,9 @@ class Handler:
             try:
                 reading = protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
             except ProtocolError as exc:
+                if self._split(lines, index, line):
+                    self.lines -= 1  # each piece counts as a line instead
+                    continue
                 self._reject(batch, recv_time, str(exc), line)
                 continue
             if self.identities is not None and reading["sh_id"] not in self.identities:
@@ -111,6 +126,24 @@ class Handler:
         self.partial = b""
         batch.last_line = self.lines
         return batch
+
+    def _drop_bom(self, chunk: bytes, eof: bool) -> bytes:
+        """Drop a UTF-8 byte-order mark that starts the connection."""
+        if len(chunk) < len(protocol.BOM) and protocol.BOM.startswith(chunk) and not eof:
+            return chunk  # maybe the start of one: decide when more has arrived
+        self.at_start = False
+        return chunk[len(protocol.BOM):] if chunk.startswith(protocol.BOM) else chunk
+
+    @staticmethod
+    def _split(lines: list[bytes], index: int, line: bytes) -> bool:
+        """Put the pieces of a line holding several JSON objects after it in ``lines``; False if it is one piece."""
+        if b"}" not in line:
+            return False
+        pieces = protocol.split_line(line)
+        if pieces is None:
+            return False
+        lines[index + 1:index + 1] = pieces
+        return True
 
     def _maybe_hello(self, line: bytes, batch: Batch, recv_time: str) -> bool:
         """Handle a first line that is a hello; False if it is a reading."""
