@@ -103,3 +103,15 @@ def test_the_issue_reproduction_with_nc_stores_both(server) -> None:
                    input=b'{"sh_id":"a","acc_x":1}{"sh_id":"a","acc_x":2}')
     wait_for(lambda: len(server.rows()) == 2, what="both readings")
     assert server.rejects() == []
+
+
+def test_a_broken_object_without_newline_waits_for_one_and_the_stream_goes_on(server) -> None:
+    client = Client(server.port, acks=True)
+    client.send_raw(b'{"sh_id": "a", "acc_x": 1}{"sh_id": "a", "note": "' + b"}{" * 5000)  # a string never closed
+    client.wait_ack(1)
+    client.send_raw(b"}{" * 5000)  # the rest doubles: looked at again, still no whole object
+    client.send_raw(b'\n{"sh_id": "a", "acc_x": 2}{"sh_id": "a", "acc_x": 3}')
+    client.wait_ack(4)
+    assert [e["line"] for e in client.errors] == [2]
+    client.close()
+    assert [r["acc_x"] for r in server.rows()] == ["1", "2", "3"]

@@ -19,6 +19,7 @@ from .access import token_matches
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; more are only logged
+RESCAN_AFTER_BYTES = 4096  # an unterminated rest longer than this, with no whole object, waits to double
 
 
 class Handler:
@@ -34,6 +35,7 @@ class Handler:
         self.max_line_bytes = max_line_bytes
         self.partial = b""
         self.at_start = True  # nothing received yet (a leading byte-order mark is dropped)
+        self.cut_from = 0  # look for whole objects in the unterminated rest once it is this long
         self.seen_first = False
         self.hello = False  # the client sent a hello, so it reads what we write
         self.acks = False
@@ -61,8 +63,7 @@ class Handler:
         lines = chunk.split(b"\n")
         self.partial = lines.pop()
         if b"}" in self.partial:  # objects back to back without newlines: each is handled once complete
-            objects, self.partial = protocol.cut_objects(self.partial)
-            lines.extend(objects)
+            self._cut_partial(lines)
         if eof and self.partial:
             lines.append(self.partial)  # a complete JSON object needs no newline to be whole
             self.partial = b""
@@ -133,6 +134,20 @@ class Handler:
             return chunk  # maybe the start of one: decide when more has arrived
         self.at_start = False
         return chunk[len(protocol.BOM):] if chunk.startswith(protocol.BOM) else chunk
+
+    def _cut_partial(self, lines: list[bytes]) -> None:
+        """Move whole objects from the unterminated rest to ``lines`` (which holds the lines just ended).
+
+        A long rest that holds none (a broken object) is looked at again only once it has doubled,
+        so a client trickling bytes into it cannot make the server rescan it for every segment.
+        """
+        if lines:
+            self.cut_from = 0  # a newline arrived: this rest is new
+        if len(self.partial) < self.cut_from:
+            return
+        objects, self.partial = protocol.cut_objects(self.partial)
+        lines.extend(objects)
+        self.cut_from = 2 * len(self.partial) if len(self.partial) > RESCAN_AFTER_BYTES else 0
 
     @staticmethod
     def _split(lines: list[bytes], index: int, line: bytes) -> bool:
