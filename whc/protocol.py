@@ -6,6 +6,11 @@ with a one-line reason) and encodes the server's replies. It does no I/O.
 Numbers are kept as the text the client sent (``Number``, a ``str``): they are
 validated but never converted, so what lands in storage is exactly what was sent,
 and the hot path spends no time turning text into floats and back.
+
+The rules a reading must keep are here and in docs/protocol.md; another parser must keep
+them exactly: a sensor or extra value may also be a string that is exactly a JSON number
+(``_JSON_NUMBER``, stored as that text); ``time`` may be Unix seconds (``epoch_time``).
+Framing of objects sent back to back is parser-independent (``cut_objects``, ``split_line``).
 """
 
 from __future__ import annotations
