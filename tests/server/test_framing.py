@@ -115,3 +115,13 @@ def test_a_broken_object_without_newline_waits_for_one_and_the_stream_goes_on(se
     assert [e["line"] for e in client.errors] == [2]
     client.close()
     assert [r["acc_x"] for r in server.rows()] == ["1", "2", "3"]
+
+
+def test_a_hello_with_a_token_may_share_its_line(server_factory) -> None:
+    server = server_factory(token="s3cret-token")
+    client = Client(server.port)
+    client.send_raw(objects({"hello": 1, "acks": True, "token": "s3cret-token"}, {"sh_id": "a", "acc_x": 1}) + b"\n")
+    assert client.read() == {"ok": 1}
+    client.wait_ack(1)
+    client.close()
+    assert len(server.rows()) == 1
