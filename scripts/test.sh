@@ -8,6 +8,13 @@ cd "$ROOT"
 command -v socat >/dev/null || need_apt socat || true  # for the fire-and-forget client test
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt postgresql || true  # for tests/postgres
 command -v tc >/dev/null || need_apt iproute2 || true  # ip netns and tc, for the faults stage
+# tests/interop (real third-party clients): rsyslog from apt; syslog-ng unpacked from its .deb (installing it
+# would remove rsyslog); Node-RED from npm into ~/.cache/whc-node-red. nc for tests/server/test_framing.py.
+command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need_apt rsyslog || true
+command -v nc >/dev/null || need_apt netcat-openbsd || true
+command -v npm >/dev/null || need_apt nodejs npm || true
+bash scripts/unpack_syslog_ng.sh >/dev/null || true
+bash scripts/install_node_red.sh >/dev/null || true
 "$PY" -m ruff check .
 [ "$#" -gt 0 ] && exec "$PY" -m pytest "$@"
 status=0

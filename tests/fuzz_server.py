@@ -29,6 +29,7 @@ SEEDS = [
     b'{"hello": 1, "acks": true, "sh_id": "rpi01", "token": "t"}',
     b'{"sh_id": "x", "vibration": 1.25, "note": null, "time": "2026-03-01T01:30:00+01:00"}',
     b'{"sh_id": "x", "extra": 1, "src_ip": "1.2.3.4", "recv_time": "now"}',
+    b'\xef\xbb\xbf{"sh_id":"a","acc_x":1}{"sh_id":"a","acc_z":"0.998","time":1764072000.25} {"sh_id":"b"}',
 ]
 TOKENS = [b"{", b"}", b"[", b"]", b'"', b":", b",", b"\\", b"\\u0000", b"\\ud800", b"NaN", b"-Infinity",
           b"1e999", b"-0", b"0.0000000000000000000000000000000000000000001", b"\n", b"\r", b"\r\n", b"\x00",

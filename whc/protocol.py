@@ -6,6 +6,11 @@ with a one-line reason) and encodes the server's replies. It does no I/O.
 Numbers are kept as the text the client sent (``Number``, a ``str``): they are
 validated but never converted, so what lands in storage is exactly what was sent,
 and the hot path spends no time turning text into floats and back.
+
+The rules a reading must keep are here and in docs/protocol.md; another parser must keep
+them exactly: a sensor or extra value may also be a string that is exactly a JSON number
+(``_JSON_NUMBER``, stored as that text); ``time`` may be Unix seconds (``epoch_time``).
+Framing of objects sent back to back is parser-independent (``cut_objects``, ``split_line``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from .columns import NAMES, SENSOR_COLUMNS
@@ -47,6 +53,15 @@ _SEQ_LIMIT = 2**63
 _valid_ids: set[str] = set()  # sh_id and session values already checked (bounded)
 
 OK_LINE = b'{"ok": 1}\n'
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, ignored at the very start of a connection
+
+# A string standing for a number must be exactly a JSON number (RFC 8259 grammar): no spaces, no "+",
+# no leading zeros, no NaN or Infinity.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = Decimal("0.000001")
+_EPOCH_LIMIT = 253402300800 * 10**6  # microseconds from 1970 to 10000-01-01T00:00:00Z
 
 
 def format_time(moment: datetime) -> str:
@@ -72,11 +87,48 @@ def decode_line(line: bytes) -> dict[str, Any]:
         raise ProtocolError(f"invalid UTF-8 at byte {exc.start}") from None
     try:
         obj = _decoder.decode(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid JSON: {_json_reason(exc)}") from None
     if type(obj) is not dict:
         raise ProtocolError(f"not a JSON object: got {_json_type(obj)}")
     return obj
+
+
+def cut_objects(data: bytes) -> tuple[list[bytes], bytes]:
+    """Cut the complete JSON objects that ``data`` starts with off it (framing, docs/protocol.md).
+
+    Returns each object's bytes, in order, and the rest of ``data`` from the first byte that does
+    not begin another complete object (JSON whitespace between and after objects is dropped).
+    Framing only: an object that is cut off may still be refused when it is decoded as a line.
+    """
+    text = data.decode("utf-8", "surrogateescape")  # bytes survive the round trip, even invalid UTF-8
+    objects: list[bytes] = []
+    start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+    while start < len(text) and text[start] == "{":
+        try:
+            end = _decoder.raw_decode(text, start)[1]
+        except (ValueError, RecursionError):
+            break  # incomplete so far, or broken: the rest stays together
+        objects.append(text[start:end].encode("utf-8", "surrogateescape"))
+        start = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
+    if not objects:
+        return objects, data
+    return objects, text[start:].encode("utf-8", "surrogateescape")
+
+
+def split_line(line: bytes) -> list[bytes] | None:
+    """The pieces of a line that holds several JSON objects in a row, or None if it is one piece.
+
+    A line is split only if it starts with a complete object followed by something else. Each
+    complete object is one piece; whatever follows the last of them is one more piece (to be
+    refused). Called only for a line that failed to decode, so newline clients never pay for it.
+    """
+    objects, rest = cut_objects(line)
+    if not objects or len(objects) == 1 and not rest:
+        return None
+    if rest:
+        objects.append(rest)
+    return objects
 
 
 def is_hello(obj: dict[str, Any]) -> bool:
@@ -168,9 +220,11 @@ def parse_reading(obj: dict[str, Any], recv_time: str, src_ip: str) -> Reading:
 
 
 def parse_time(value: object) -> str:
-    """Normalise a client's ISO 8601 time with UTC offset to ``format_time`` form."""
+    """Normalise a client's time to ``format_time`` form: ISO 8601 with a UTC offset, or Unix seconds."""
+    if type(value) is Number:
+        return epoch_time(value)
     if type(value) is not str:
-        raise ProtocolError(f"time must be an ISO 8601 string, got {_json_type(value)}")
+        raise ProtocolError(f"time must be an ISO 8601 string or Unix seconds, got {_json_type(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -186,6 +240,20 @@ def parse_time(value: object) -> str:
         raise ProtocolError(f"time {_short(value)} is out of range") from None
 
 
+def epoch_time(value: str) -> str:
+    """Unix seconds (UTC, fractions allowed) in ``format_time`` form, rounded to the microsecond (ties to even).
+
+    Allowed from 0 (1970) to before 253402300800 (the year 10000), at most 40 characters.
+    """
+    try:
+        micros = int(Decimal(value).quantize(_MICROSECOND, ROUND_HALF_EVEN).scaleb(6))
+    except (InvalidOperation, ValueError):
+        micros = -1
+    if len(value) > MAX_NUMBER_CHARS or not 0 <= micros < _EPOCH_LIMIT:
+        raise ProtocolError(f"time {_short(value)}: Unix seconds out of range (0 to 253402300799.999999)")
+    return format_time(_EPOCH + timedelta(microseconds=micros))
+
+
 def encode_ack(count: int) -> bytes:
     """``{"ack": N}``: the first N readings of the connection are durably handled."""
     return b'{"ack": %d}\n' % count
@@ -197,7 +265,7 @@ def encode_error(reason: str, line: int | None) -> bytes:
 
 
 def _check_number(key: str, value: object) -> None:
-    if type(value) is not Number:
+    if type(value) is not Number and (type(value) is not str or _JSON_NUMBER.match(value) is None):
         raise ProtocolError(f"{_short(key)} must be a number or null, got {_json_type(value)}")
     if len(value) > 17 or "e" in value or "E" in value:  # only these can overflow or underflow a double
         if len(value) > MAX_NUMBER_CHARS:

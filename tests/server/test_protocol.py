@@ -27,6 +27,37 @@ def test_time_is_normalised_to_utc_with_microseconds() -> None:
     assert parse(b'{"sh_id": "a", "time": "2026-W48-2T12:00:00.123456Z"}')["time"] == "2026-11-24T12:00:00.123456Z"
 
 
+def test_time_may_be_unix_seconds_stored_in_the_iso_form() -> None:
+    assert parse(b'{"sh_id": "a", "time": 1764072000.25}')["time"] == "2025-11-25T12:00:00.250000Z"
+    assert parse(b'{"sh_id": "a", "time": 1764072000}')["time"] == "2025-11-25T12:00:00.000000Z"
+    tie = parse(b'{"sh_id": "a", "time": 1.7640720001234565e9}')["time"]
+    assert tie == "2025-11-25T12:00:00.123456Z", "ties to even"
+    assert parse(b'{"sh_id": "a", "time": 0}')["time"] == "1970-01-01T00:00:00.000000Z"
+    assert parse(b'{"sh_id": "a", "time": 253402300799.999999}')["time"] == "9999-12-31T23:59:59.999999Z"
+
+
+def test_a_string_that_is_exactly_a_json_number_is_stored_as_that_text() -> None:
+    row = parse(b'{"sh_id": "a", "acc_z": "0.998", "acc_x": "-1.50E+3", "gyr_x": "0", "vibration": "2.5"}')
+    assert (row["acc_z"], row["acc_x"], row["gyr_x"]) == ("0.998", "-1.50E+3", "0")
+    assert row["extra"] == '{"vibration":2.5}'
+
+
+def test_split_line_cuts_objects_in_a_row_and_keeps_the_rest_as_one_piece() -> None:
+    assert protocol.split_line(b'{"a":1}{"b":2} \t{"c":{"d":"}{"}}') == [b'{"a":1}', b'{"b":2}', b'{"c":{"d":"}{"}}']
+    assert protocol.split_line(b'{"a":1}{"b":NaN}{"c":3}') == [b'{"a":1}', b'{"b":NaN}{"c":3}']
+    assert protocol.split_line(b'{"a":1} 5') == [b'{"a":1}', b"5"]
+    assert protocol.split_line(b'{"a":"\xc3\xa9"}{"b":"\xff"}') == [b'{"a":"\xc3\xa9"}', b'{"b":"\xff"}']
+    for one_piece in (b'{"a":1}', b'{"a":1}  ', b'5 6', b'{"a":', b'x{"a":1}', b'{"a":NaN}{"b":1}'):
+        assert protocol.split_line(one_piece) is None, one_piece
+
+
+def test_cut_objects_takes_only_complete_objects_off_the_front() -> None:
+    assert protocol.cut_objects(b'{"a":1}{"b":2}{"c":') == ([b'{"a":1}', b'{"b":2}'], b'{"c":')
+    assert protocol.cut_objects(b'{"a":1}\r') == ([b'{"a":1}'], b"")
+    assert protocol.cut_objects(b'{"a":"x}') == ([], b'{"a":"x}')
+    assert protocol.cut_objects(b'{"a":"\xc3') == ([], b'{"a":"\xc3'), "a character cut in two waits for the rest"
+
+
 def test_unknown_numeric_keys_go_to_extra() -> None:
     assert parse(b'{"sh_id": "a", "vibration": 1.25, "note": null}')["extra"] == '{"vibration":1.25,"note":null}'
 
@@ -47,7 +78,17 @@ def test_unknown_numeric_keys_go_to_extra() -> None:
         (b'{"sh_id": 5}', "invalid"),
         (b'{"sh_id": []}', "invalid"),  # found by the property tests: unhashable values
         (b'{"sh_id": "a", "session": {}, "seq": 1}', "session {} invalid"),
-        (b'{"sh_id": "a", "acc_x": "1.0"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": " 1.0"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "1.0 "}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "+1"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "01"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "1."}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": ".5"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "NaN"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "0x10"}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": ""}', "must be a number or null, got string"),
+        (b'{"sh_id": "a", "acc_x": "1e400"}', "out of range"),
+        (b'{"sh_id": "a", "custom": "warm"}', "must be a number or null, got string"),
         (b'{"sh_id": "a", "acc_x": true}', "got boolean"),
         (b'{"sh_id": "a", "custom": [1]}', "got array"),
         (b'{"sh_id": "a", "acc_x": 1e999}', "Infinity is not allowed"),
@@ -62,12 +103,17 @@ def test_unknown_numeric_keys_go_to_extra() -> None:
         (b'{"sh_id": "a", "session": "no good", "seq": 1}', "session 'no good' invalid"),
         (b'{"sh_id": "a", "time": "yesterday"}', "not ISO 8601"),
         (b'{"sh_id": "a", "time": "2026-01-01T00:00:00"}', "no UTC offset"),
-        (b'{"sh_id": "a", "time": 1700000000}', "time must be an ISO 8601 string"),
+        (b'{"sh_id": "a", "time": true}', "time must be an ISO 8601 string or Unix seconds, got boolean"),
+        (b'{"sh_id": "a", "time": -1}', "Unix seconds out of range"),
+        (b'{"sh_id": "a", "time": 253402300800}', "Unix seconds out of range"),
+        (b'{"sh_id": "a", "time": 1e30}', "Unix seconds out of range"),
+        (b'{"sh_id": "a", "time": "1764072000"}', "not ISO 8601"),
         (b'{"sh_id": "a", "time": "9999-12-31T23:59:59-01:00"}', "out of range"),
         (b'{"sh_id": "a", "src_ip": "1.2.3.4"}', "set by the server"),
         (b'{"sh_id": "a", "hello": 1}', "only allowed as the first line"),
         (b'\xff\xfe{"sh_id": "a"}', "invalid UTF-8"),
-        (b'{"sh_id": "a"} {"sh_id": "b"}', "Extra data"),
+        (b'{"sh_id": "a"} {"sh_id": "b"}', "Extra data"),  # decode_line takes one object; framing splits
+        (b"[" * 50000, "invalid JSON: maximum recursion depth"),  # found while adding framing: was uncaught
     ],
 )
 def test_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:

@@ -19,6 +19,7 @@ from .access import token_matches
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; more are only logged
+RESCAN_AFTER_BYTES = 4096  # an unterminated rest longer than this, with no whole object, waits to double
 
 
 class Handler:
@@ -39,6 +40,8 @@ class Handler:
         self.trusted = token is None  # with a token, nothing is recorded until a hello carrying it is accepted
         self.max_line_bytes = max_line_bytes
         self.partial = b""
+        self.at_start = True  # nothing received yet (a leading byte-order mark is dropped)
+        self.cut_from = 0  # look for whole objects in the unterminated rest once it is this long
         self.seen_first = False
         self.hello = False  # the client sent a hello, so it reads what we write
         self.acks = False
@@ -72,13 +75,21 @@ class Handler:
         batch = Batch(None, self.lines, len(data))
         encode = self.encode
         chunk = self.partial + data if self.partial else data
+        if self.at_start:
+            chunk = self._drop_bom(chunk, eof)
         lines = chunk.split(b"\n")
         self.partial = lines.pop()
+        if b"}" in self.partial:  # objects back to back without newlines: each is handled once complete
+            self._cut_partial(lines)
         if eof and self.partial:
             lines.append(self.partial)  # a complete JSON object needs no newline to be whole
             self.partial = b""
-        for line in lines:
+        # Pieces of a line holding several objects are inserted right after it, and this loop
+        # handles them next (a list iterator sees items inserted after its position).
+        for index, line in enumerate(lines):
             if len(line) > self.max_line_bytes:
+                if self._split(lines, index, line):
+                    continue
                 if not self.trusted:
                     self._fail_auth(f"first line longer than {self.max_line_bytes} bytes, before a hello")
                     break
@@ -89,6 +100,8 @@ class Handler:
             if not line.strip():
                 continue  # empty lines carry nothing and are not counted
             if not self.seen_first:
+                if self._split(lines, index, line):  # once per connection: a hello may share its line
+                    continue
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
                     continue
@@ -101,6 +114,9 @@ class Handler:
             try:
                 reading = protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
             except ProtocolError as exc:
+                if self._split(lines, index, line):
+                    self.lines -= 1  # each piece counts as a line instead
+                    continue
                 self._reject(batch, recv_time, str(exc), line)
                 continue
             if self.identities is not None and reading["sh_id"] not in self.identities:
@@ -146,6 +162,38 @@ class Handler:
         self.partial = b""
         batch.last_line = self.lines
         return batch
+
+    def _drop_bom(self, chunk: bytes, eof: bool) -> bytes:
+        """Drop a UTF-8 byte-order mark that starts the connection."""
+        if len(chunk) < len(protocol.BOM) and protocol.BOM.startswith(chunk) and not eof:
+            return chunk  # maybe the start of one: decide when more has arrived
+        self.at_start = False
+        return chunk[len(protocol.BOM):] if chunk.startswith(protocol.BOM) else chunk
+
+    def _cut_partial(self, lines: list[bytes]) -> None:
+        """Move whole objects from the unterminated rest to ``lines`` (which holds the lines just ended).
+
+        A long rest that holds none (a broken object) is looked at again only once it has doubled,
+        so a client trickling bytes into it cannot make the server rescan it for every segment.
+        """
+        if lines:
+            self.cut_from = 0  # a newline arrived: this rest is new
+        if len(self.partial) < self.cut_from:
+            return
+        objects, self.partial = protocol.cut_objects(self.partial)
+        lines.extend(objects)
+        self.cut_from = 2 * len(self.partial) if len(self.partial) > RESCAN_AFTER_BYTES else 0
+
+    @staticmethod
+    def _split(lines: list[bytes], index: int, line: bytes) -> bool:
+        """Put the pieces of a line holding several JSON objects after it in ``lines``; False if it is one piece."""
+        if b"}" not in line:
+            return False
+        pieces = protocol.split_line(line)
+        if pieces is None:
+            return False
+        lines[index + 1:index + 1] = pieces
+        return True
 
     def _maybe_hello(self, line: bytes, batch: Batch, recv_time: str) -> bool:
         """Handle a first line that is a hello; False if it is a reading."""
