@@ -19,6 +19,7 @@ import time
 from whc import __version__, config, logs, protocol
 from whc.buffering.buffer import Buffer
 from whc.buffering.forwarder import Forwarder
+from whc.buffering.spoolcheck import describe_spool
 from whc.exc import ConfigError, SensorError
 from whc.protocol import valid_id
 from whc.sampling.backends import open_backend
@@ -36,6 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--once", action="store_true", help="print one reading as a JSON line and exit")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="overrides log_level")
     parser.add_argument("--check-config", action="store_true", help="print the effective settings and exit")
+    parser.add_argument("--check-spool", action="store_true",
+                        help="print what the spool holds, change nothing; exit 0 if clean, 1 if damaged")
     parser.add_argument("--version", action="version", version=f"whc sender {__version__}")
     return parser.parse_args(argv)
 
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print(json.dumps(config.effective(settings, "sender"), indent=2))
         return 0
+    if args.check_spool:
+        text, damaged = describe_spool(settings.resolve("spool_dir"))
+        print(text)
+        return 1 if damaged else 0
     logs.setup(args.log_level or settings["log_level"], None)
     backend_name = "emulator" if args.emulator else settings["backend"]
     try:
@@ -107,7 +114,7 @@ def run(settings: config.Config, unit: str, backend) -> int:
     last_count, last_time = 0, time.monotonic()
     while not stop.wait(settings["fsync_interval"]):
         buffer.flush(spill_all=not forwarder.connected)
-        healthy = forwarder.connected and not buffer.spool.segments
+        healthy = forwarder.connected and not buffer.spool.segments and buffer.disk_error is None
         display.set_ok() if healthy else display.set_trouble()
         if sampler.failure is not None or not sampler.is_alive() or not forwarder.is_alive():
             log.error("stopping: %s", f"sampling failed: {sampler.failure}" if forwarder.is_alive()
@@ -120,15 +127,17 @@ def run(settings: config.Config, unit: str, backend) -> int:
             rate = (sampler.count - last_count) / (now - last_time)
             last_count, last_time, next_stats = sampler.count, now, now + stats_every
             log.info("stats: readings/s=%.1f read=%d acked_backlog=%d spooled_bytes=%d dropped=%d imu_failures=%d "
-                     "refused=%d connected=%s", rate, sampler.count, buffer.backlog, buffer.spool.size,
-                     buffer.dropped, backend.imu_failures, forwarder.rejected, forwarder.connected)
-    log.info("stopping: spooling %d unacknowledged readings", buffer.backlog)
+                     "refused=%d connected=%s spool=%s", rate, sampler.count, buffer.backlog, buffer.spool.size,
+                     buffer.dropped, backend.imu_failures, forwarder.rejected, forwarder.connected,
+                     "failing" if buffer.disk_error else "ok")
     sampler.stop()
     forwarder.stop()
+    log.info("stopping: %d unacknowledged readings to keep in %s", buffer.waiting, buffer.folder)
     buffer.close()
     if code == 0:
         display.close()
-    log.info("stopped; %d readings this run, %d waiting in %s", sampler.count, buffer.backlog, buffer.folder)
+    log.info("stopped; %d readings this run, %d waiting in %s, %d dropped", sampler.count, buffer.waiting,
+             buffer.folder, buffer.dropped)
     return code
 
 
