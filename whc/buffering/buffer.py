@@ -41,10 +41,11 @@ class Buffer:
         self.added = 0
         self.spilled = 0
         self.wake: threading.Event = threading.Event()
-        existed = folder.is_dir()
+        existed = folder.is_dir() and any(folder.iterdir())
         state, problem = state_file.read(folder)
         known_end = state.get("end", 0)
-        self.spool = Spool(folder, max_spool_bytes, state.get("acked", 0), Holes(state.get("holes")), known_end)
+        self.spool = Spool(folder, max_spool_bytes, state.get("acked", 0) if state else None,
+                           Holes(state.get("holes")), known_end)
         self.spool.on_loss = self._lost
         report = self.spool.report
         for loss in report.losses:
@@ -57,10 +58,12 @@ class Buffer:
         if self.backlog:
             log.info("resuming %d unacknowledged readings from %s", self.backlog, folder)
         self._state_dirty = False
-        if not self._write_state(clean=False) and self.next_seq:
-            self.session, self.next_seq = secrets.token_hex(6), 0
-            log.warning("cannot record in %s that this run started: new session %s, so that no seq number "
-                        "the server may hold is sent again", folder / STATE_FILE, self.session)
+        if not self._write_state(clean=False):
+            if self.next_seq:
+                self.session, self.next_seq = secrets.token_hex(6), 0
+                log.warning("cannot record in %s that this run started: new session %s, so that no seq number "
+                            "the server may hold is sent again", folder / STATE_FILE, self.session)
+            self._disk_failed(f"cannot save {STATE_FILE}")
 
     def _choose_session(self, state: dict[str, Any], problem: str | None, existed: bool,
                         max_seq: dict[str, int]) -> tuple[str, int]:
@@ -176,7 +179,7 @@ class Buffer:
 
         Retries whatever failed before (deletes, state), so a card that works again is used again.
         """
-        errors = [error for error in (self.spool.retry_unlinks(),) if error]
+        errors: list[str] = []
         cutoff = time.monotonic() - self.fsync_interval
         with self._lock:
             count = 0
@@ -205,9 +208,11 @@ class Buffer:
             self.spool.discard_before(self.acked)
             touched = touched or len(self.spool.segments) != before
         touched = self._enforce_limit() or touched
-        if touched or self._state_dirty or errors or self.disk_error:  # no disk writes at all while acks keep up
-            if not self._write_state(clean=False):
+        if touched or self._state_dirty or errors or self.disk_error or self.spool.unlink_later:
+            if not self._write_state(clean=False):  # no disk writes at all while acks keep up
                 errors.append(f"cannot save {STATE_FILE}")
+            elif self.spool.unlink_later:  # the saved state no longer needs them
+                errors += [error for error in (self.spool.retry_unlinks(),) if error]
         if errors:
             self._disk_failed("; ".join(errors))
         elif self.disk_error is not None:

@@ -40,7 +40,7 @@ class Spool:
     ``on_loss(count, file, why, start, end)`` is told of positions found lost while reading.
     """
 
-    def __init__(self, folder: Path, max_bytes: int, acked: int = 0, holes: Holes | None = None,
+    def __init__(self, folder: Path, max_bytes: int, acked: int | None = None, holes: Holes | None = None,
                  known_end: int = 0) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
@@ -52,9 +52,13 @@ class Spool:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.error("spool: cannot create %s: %s", folder, exc)
-        self.report = spoolcheck.check(folder, acked, self.holes, known_end, repair=True)
+        try:
+            self.report = spoolcheck.check(folder, acked, self.holes, known_end, repair=True)
+        except OSError as exc:  # the folder itself cannot be listed: start empty, appends will say more
+            log.error("spool: cannot check %s: %s", folder, exc)
+            self.report = spoolcheck.Report()
         self.segments = [Segment(s.first, s.end, s.size, s.path, sealed=True) for s in self.report.segments]
-        self.unlink_later: list[Path] = []  # acknowledged segments a failing card would not let go yet
+        self.unlink_later: list[Path] = []  # out of use; deleted once the state no longer needs them
         self._set_aside: set[tuple[str, int]] = set()
         self._cursor: tuple[int, int, int] | None = None  # (segment first, position, byte offset) of the reader
         self._lock = threading.Lock()  # segment list and extents: appended by one thread, read by another
@@ -195,14 +199,18 @@ class Spool:
             log.error("spool: cannot copy damaged bytes of %s aside: %s", segment.path.name, exc)
 
     def discard_before(self, position: int) -> None:
-        """Delete segments whose every record is below ``position`` (acknowledged)."""
+        """Take segments whose every record is below ``position`` (acknowledged) out of use.
+
+        Their files go with ``retry_unlinks``, called once the state that no longer needs them is saved:
+        so at start a position between the saved ``acked`` and the first segment is a lost one.
+        """
         while self.segments and self.segments[0].end <= position:
             self._remove()
         with self._lock:
             self.holes.prune(position)
 
     def drop_oldest(self) -> Segment | None:
-        """Delete the oldest segment to make room; return it (its records are lost)."""
+        """Take the oldest segment out of use to make room; return it (its records are lost)."""
         return self._remove() if self.segments else None
 
     def _remove(self) -> Segment:
@@ -211,7 +219,6 @@ class Spool:
             if self._cursor is not None and self._cursor[0] == segment.first:
                 self._cursor = None
         self.unlink_later.append(segment.path)
-        self.retry_unlinks()
         return segment
 
     def retry_unlinks(self) -> str | None:

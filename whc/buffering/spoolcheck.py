@@ -44,6 +44,7 @@ class Scan:
     error: str | None = None  # the file could not be read at all
     size: int = 0
     end: int = 0  # position after its last intact record
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # lost positions between its intact records
     count: int = 0  # intact records
     head_damage: bool = False  # damage before its first intact record
     tail_damage: bool = False  # damage after its last intact record
@@ -52,7 +53,7 @@ class Scan:
     def why(self) -> str:
         if self.error:
             return f"unreadable ({self.error})"
-        return "checksum or format check failed" if self.damaged else "no segment holds them"
+        return "checksum or format check failed" if self.damaged else "no record holds them"
 
 
 @dataclass
@@ -83,14 +84,15 @@ class Report:
 
     @property
     def damaged(self) -> bool:
-        return bool(self.losses or self.damaged_bytes)
+        """Damage not found and counted before (positions already in the state's holes are not)."""
+        return bool(self.lost or self.damaged_bytes)
 
     def summary(self) -> str:
         """One line: what the check found."""
         text = f"{len(self.segments)} segments, {self.readings} readings waiting"
         if not self.damaged:
             return f"spool check: clean; {text}"
-        files = sorted({loss.file for loss in self.losses})
+        files = sorted({loss.file for loss in self.losses if loss.new})
         return (f"spool check: DAMAGED; {text}; {self.lost} readings lost in {', '.join(files) or 'no records'}, "
                 f"{self.damaged_bytes} damaged bytes set aside")
 
@@ -113,6 +115,8 @@ def scan(path: Path, first: int) -> Scan:
         items = _v2_items(data)
     for offset, line, record in items:
         if record is not None and record[0] > last:
+            if result.lines and record[0] > last + 1:
+                result.gaps.append((last + 1, record[0]))
             last = record[0]
             result.lines.append((last, records.encode(last, record[1]) if result.legacy else line))
             result.tail_damage = False
@@ -134,11 +138,15 @@ def _v2_items(data: bytes):
         offset += len(line)
 
 
-def check(folder: Path, acked: int, holes: Holes, known_end: int, repair: bool, deep: bool = False) -> Report:
-    """Scan every segment in ``folder``; count lost positions at or above ``acked`` into ``holes``."""
+def check(folder: Path, acked: int | None, holes: Holes, known_end: int, repair: bool, deep: bool = False) -> Report:
+    """Scan every segment in ``folder``; count lost positions at or above ``acked`` into ``holes``.
+
+    ``acked`` is None without a state: then nothing below the first segment counts as lost.
+    """
     report = Report()
+    expect: int | None = acked
+    acked = acked or 0
     paths = sorted(p for p in folder.glob("seg-*.jsonl") if NAME.match(p.name)) if folder.is_dir() else []
-    expect: int | None = None
     pending: tuple[str, str] | None = None  # damage seen since the last intact record: (file, why)
     for path in paths:
         seg = scan(path, int(NAME.match(path.name).group(1)))  # type: ignore[union-attr]
@@ -147,8 +155,14 @@ def check(folder: Path, acked: int, holes: Holes, known_end: int, repair: bool, 
             expect = seg.first
         if seg.lines:
             if seg.lines[0][0] > expect:
+                if seg.first > expect and not pending:
+                    _lose(report, holes, acked, expect, seg.first, f"the gap before {path.name}",
+                          "no segment holds them (deleted?)")
+                    expect = seg.first
                 blame = (path.name, seg.why) if head_damaged else pending or (path.name, seg.why)
                 _lose(report, holes, acked, expect, seg.lines[0][0], *blame)
+            for start, end in seg.gaps:
+                _lose(report, holes, acked, start, end, path.name, seg.why)
             expect = max(expect, seg.end)
         tail_damaged = bool(seg.error or seg.tail_damage)
         pending = (path.name, seg.why) if tail_damaged else (None if seg.lines else pending)
@@ -160,9 +174,8 @@ def check(folder: Path, acked: int, holes: Holes, known_end: int, repair: bool, 
             report.segments.append(seg)
         seg.lines = []  # the whole spool is never held in memory
     if expect is not None and known_end > expect:
-        _lose(report, holes, acked, expect, known_end, *(pending or ("the newest segment", "no segment holds them")))
-    elif expect is None and known_end > acked:
-        _lose(report, holes, acked, acked, known_end, "the spool", "no segment holds them")
+        _lose(report, holes, acked, expect, known_end,
+              *(pending or ("the end of the spool", "no segment holds them (deleted?)")))
     return report
 
 
@@ -247,8 +260,9 @@ def describe_spool(folder: Path) -> tuple[str, bool]:
         lines.append(f"state: session {state.get('session')}, next seq {state.get('next_seq')}, acknowledged "
                      f"below position {acked}, {how}")
     for loss in report.losses:
-        lines.append(f"damage: {loss.end - loss.start} readings (positions {loss.start}-{loss.end - 1}) lost in "
-                     f"{loss.file}: {loss.why}")
+        if loss.new:
+                lines.append(f"damage: {loss.new} readings (positions {loss.start}-{loss.end - 1}) lost in "
+                         f"{loss.file}: {loss.why}")
     if report.damaged_bytes:
         lines.append(f"damage: {report.damaged_bytes} bytes fail their checks")
     if earlier:
