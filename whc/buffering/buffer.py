@@ -9,6 +9,7 @@ Disk errors never leave this class: a spool that cannot be written keeps reading
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import secrets
@@ -58,7 +59,7 @@ class Buffer:
         if self.backlog:
             log.info("resuming %d unacknowledged readings from %s", self.backlog, folder)
         self._state_dirty = False
-        if not self._write_state(clean=False):
+        if self._write_state(clean=False) is not None:
             if self.next_seq:
                 self.session, self.next_seq = secrets.token_hex(6), 0
                 log.warning("cannot record in %s that this run started: new session %s, so that no seq number "
@@ -138,8 +139,7 @@ class Buffer:
                 return position, []  # dropped from a full spool meanwhile: the forwarder restarts
         spool.lose(start, memory_start, spool.segments[-1].path.name if spool.segments else "the spool",
                    "no segment holds them")
-        with self._lock:
-            return memory_start, self._from_memory(memory_start, max_lines, max_bytes)
+        return self.read(memory_start, max_lines, max_bytes)  # in memory, or spilled to the spool meanwhile
 
     def _from_memory(self, position: int, max_lines: int, max_bytes: int) -> list[bytes]:
         index = position - self._memory_start
@@ -209,8 +209,12 @@ class Buffer:
             touched = touched or len(self.spool.segments) != before
         touched = self._enforce_limit() or touched
         if touched or self._state_dirty or errors or self.disk_error or self.spool.unlink_later:
-            if not self._write_state(clean=False):  # no disk writes at all while acks keep up
-                errors.append(f"cannot save {STATE_FILE}")
+            failed = self._write_state(clean=False)  # no disk writes at all while acks keep up
+            if failed is not None and failed.errno == errno.ENOSPC and self.spool.unlink_later:
+                self.spool.retry_unlinks()  # a full card: room first (a crash now may count them lost)
+                failed = self._write_state(clean=False)
+            if failed is not None:
+                errors.append(f"cannot save {STATE_FILE}: {failed.strerror or failed}")
             elif self.spool.unlink_later:  # the saved state no longer needs them
                 errors += [error for error in (self.spool.retry_unlinks(),) if error]
         if errors:
@@ -257,8 +261,8 @@ class Buffer:
         self._write_state(clean=not left)
 
     # --- state ------------------------------------------------------------------------------
-    def _write_state(self, clean: bool) -> bool:
-        """Save the state durably; False (logged, retried at the next flush) if the card refuses."""
+    def _write_state(self, clean: bool) -> OSError | None:
+        """Save the state durably; the error (logged, retried at the next flush) if the card refuses."""
         with self._lock:
             state = {"session": self.session, "next_seq": self.next_seq, "acked": self.acked,
                      "end": max(self.spool.end or 0, self._memory_start if not self._memory else 0),
@@ -266,9 +270,9 @@ class Buffer:
             self._state_dirty = False
         try:
             state_file.write(self.folder, state)
-            return True
+            return None
         except OSError as exc:  # a full card must not stop sampling; the next flush tries again
             self._state_dirty = True
             if self.disk_error is None:  # while the spool fails, one line says so, not one per attempt
                 log.error("cannot save %s: %s", self.folder / STATE_FILE, exc)
-            return False
+            return exc
