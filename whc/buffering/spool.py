@@ -86,6 +86,8 @@ class Spool:
             last = Segment(first, first, 0, self.folder / spoolcheck.segment_name(first))
         assert last is not None
         try:
+            if new:
+                self.folder.mkdir(parents=True, exist_ok=True)  # it may have been missing at start
             fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 if os.fstat(fd).st_size != last.size:

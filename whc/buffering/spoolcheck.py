@@ -72,6 +72,7 @@ class Report:
     segments: list[Scan] = field(default_factory=list)
     losses: list[Loss] = field(default_factory=list)
     damaged_bytes: int = 0
+    left_in_place: bool = False  # damage could not be set aside (a read-only card)
     readings: int = 0  # waiting: positions at or above acked
     sessions: dict[str, int] = field(default_factory=dict)
     oldest: str | None = None
@@ -94,7 +95,8 @@ class Report:
             return f"spool check: clean; {text}"
         files = sorted({loss.file for loss in self.losses if loss.new})
         return (f"spool check: DAMAGED; {text}; {self.lost} readings lost in {', '.join(files) or 'no records'}, "
-                f"{self.damaged_bytes} damaged bytes set aside")
+                f"{self.damaged_bytes} damaged bytes "
+                f"{'left in place (the card refuses writes)' if self.left_in_place else 'set aside in damaged/'}")
 
 
 def scan(path: Path, first: int) -> Scan:
@@ -147,6 +149,11 @@ def check(folder: Path, acked: int | None, holes: Holes, known_end: int, repair:
     expect: int | None = acked
     acked = acked or 0
     paths = sorted(p for p in folder.glob("seg-*.jsonl") if NAME.match(p.name)) if folder.is_dir() else []
+    for leftover in folder.glob("seg-*.jsonl.tmp") if repair and folder.is_dir() else ():
+        try:
+            leftover.unlink()  # a rewrite cut short: the segment it was for is still whole
+        except OSError:
+            pass  # tried again at the next start
     pending: tuple[str, str] | None = None  # damage seen since the last intact record: (file, why)
     for path in paths:
         seg = scan(path, int(NAME.match(path.name).group(1)))  # type: ignore[union-attr]
@@ -168,7 +175,7 @@ def check(folder: Path, acked: int | None, holes: Holes, known_end: int, repair:
         pending = (path.name, seg.why) if tail_damaged else (None if seg.lines else pending)
         report.damaged_bytes += sum(len(run) for _, run in seg.damaged) + (seg.size if seg.error else 0)
         if repair and (seg.damaged or seg.legacy or seg.error or not seg.lines):
-            _set_aside(folder, seg)
+            report.left_in_place |= not _set_aside(folder, seg)
         if seg.lines:
             _tally(report, seg, acked, deep)
             report.segments.append(seg)
@@ -207,12 +214,12 @@ def _tally(report: Report, seg: Scan, acked: int, deep: bool) -> None:
             report.newest = value if report.newest is None or value > report.newest else report.newest
 
 
-def _set_aside(folder: Path, seg: Scan) -> None:
+def _set_aside(folder: Path, seg: Scan) -> bool:
     """Move the damaged bytes into damaged/ and rewrite the segment with its intact records only."""
     try:
         if not seg.size and not seg.error:
             seg.path.unlink()  # an empty file: a first write that never happened
-            return
+            return True
         aside = folder / DAMAGED
         aside.mkdir(exist_ok=True)
         stamp = int(time.time())
@@ -220,7 +227,7 @@ def _set_aside(folder: Path, seg: Scan) -> None:
             os.replace(seg.path, aside / f"{seg.path.name}.{stamp}")
             fsync_dir(aside)
             fsync_dir(folder)
-            return
+            return True
         for offset, run in seg.damaged:
             with open(aside / f"{seg.path.name}.at{offset}.{stamp}", "wb") as file:
                 file.write(run)
@@ -234,9 +241,11 @@ def _set_aside(folder: Path, seg: Scan) -> None:
         fsync_dir(folder)
         seg.size = sum(len(line) for _, line in seg.lines)
         seg.legacy = False
+        return True
     except OSError as exc:
         log.error("spool: cannot set the damage in %s aside (%s); its intact records are still read",
                   seg.path.name, exc)
+        return False
 
 
 def describe_spool(folder: Path) -> tuple[str, bool]:
