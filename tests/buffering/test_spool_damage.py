@@ -255,3 +255,18 @@ def test_spool_append_after_a_failed_write_cuts_its_partial_bytes(tmp_path: Path
     spool.append(1, [b'{"seq":1}\n'])
     assert spool.read(0, 10, 2**20) == (0, [b'{"seq":0}\n', b'{"seq":1}\n'])
     assert b"half" not in spool.segments[0].path.read_bytes()
+
+
+def test_a_failed_final_spill_is_counted_and_not_called_clean(tmp_path: Path, caplog) -> None:
+    with tmpfs(tmp_path / "spool", "1m") as folder:
+        buffer = make(folder)
+        for _ in range(30):
+            buffer.add({"sh_id": "rpi01"})
+        read_only(folder)
+        with caplog.at_level(logging.ERROR):
+            buffer.close()
+        assert buffer.dropped == 30 and buffer.waiting == 0
+        assert "could not spool the last 30 unacknowledged readings" in caplog.text
+        read_only(folder, False)
+        assert json.loads((folder / "state.json").read_text())["clean"] is False
+        assert make(folder).session != buffer.session
