@@ -42,7 +42,7 @@ class Buffer:
         self.added = 0
         self.spilled = 0
         self.wake: threading.Event = threading.Event()
-        existed = folder.is_dir() and any(folder.iterdir())
+        existed = _holds_anything(folder)
         state, problem = state_file.read(folder)
         known_end = state.get("end", 0)
         self.spool = Spool(folder, max_spool_bytes, state.get("acked", 0) if state else None,
@@ -276,3 +276,11 @@ class Buffer:
             if self.disk_error is None:  # while the spool fails, one line says so, not one per attempt
                 log.error("cannot save %s: %s", self.folder / STATE_FILE, exc)
             return exc
+
+
+def _holds_anything(folder: Path) -> bool:
+    """True if ``folder`` exists with something in it (a missing state.json there is news)."""
+    try:
+        return any(folder.iterdir())
+    except OSError:
+        return False
