@@ -142,10 +142,14 @@ def spool_while_server_away(server_factory, sender_factory, count: int = 6, **se
     return server, sender, spool
 
 
-@pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
-def test_damaged_spool(server_factory, sender_factory, damage: Callable[[Path], set[int]]) -> None:
+CASES = [(damage, signal.SIGTERM) for damage in DAMAGE] + [(newline_flipped, signal.SIGKILL),
+                                                           (deleted_middle_segment, signal.SIGKILL)]
+
+
+@pytest.mark.parametrize(("damage", "stop"), CASES, ids=[f"{d.__name__}-{s.name}" for d, s in CASES])
+def test_damaged_spool(server_factory, sender_factory, damage: Callable[[Path], set[int]], stop: int) -> None:
     server, sender, spool = spool_while_server_away(server_factory, sender_factory)
-    assert sender.stop() == 0
+    sender.stop(stop)  # SIGTERM: a clean stop; SIGKILL: as a crash or power cut leaves it
     before = intact(spool)
     destroyed = damage(spool)
     expected = Counter(key for position, key in before.items() if position not in destroyed)
