@@ -134,7 +134,7 @@ def assert_session_complete(sender: SenderProcess, server: ServerProcess, lost: 
 
 
 def spool_while_server_away(server_factory, sender_factory, count: int = 6, **settings) -> tuple:
-    server = server_factory(start=False, unit="rpi01", interval=0.005, fsync_interval=0.2, spool_max_bytes=2**17,
+    server = server_factory(start=False, unit="rpi01", interval=0.005, fsync_interval=0.2, spool_max_bytes=2**16,
                             stats_interval=0.5, **settings)
     sender = sender_factory(server.config_path).start()
     spool = server.folder / settings.get("spool_dir", "spool")
@@ -156,7 +156,7 @@ def test_damaged_spool(server_factory, sender_factory, damage: Callable[[Path], 
     log_from = len(sender.log_text())
     server.start()
     sender.start()
-    wait_for(lambda: expected <= keys(server.rows()) and len(server.rows()) > len(expected) + 50, 60,
+    wait_for(lambda: expected <= keys(server.rows()) and len(server.rows()) > len(expected) + 20, 60,
              what="every undamaged reading in the CSV, and new ones")
     assert sender.proc is not None and sender.proc.poll() is None, "the sender keeps running"
     assert sender.stop() == 0
@@ -193,7 +193,7 @@ def test_check_spool_reports_damage_and_changes_nothing(server_factory, sender_f
 def test_read_only_spool_keeps_the_sender_going_and_it_recovers(server_factory, sender_factory, tmp_path: Path) -> None:
     with tmpfs(tmp_path / "card", "8m") as card:
         server, sender, _ = spool_while_server_away(server_factory, sender_factory, 3, spool_dir="card",
-                                                    memory_readings=300)
+                                                    memory_readings=60)
         read_only(card)
         wait_for(lambda: "SPOOL WRITE FAILING" in sender.log_text(), 20, what="the failure noticed")
         wait_for(lambda: re.search(r"dropped=[1-9].*spool=failing", sender.log_text()), 20,
@@ -215,9 +215,9 @@ def test_read_only_spool_keeps_the_sender_going_and_it_recovers(server_factory, 
 
 
 def test_full_tiny_spool_file_system(server_factory, sender_factory, tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "card", "96k") as card:
+    with tmpfs(tmp_path / "card", "48k") as card:
         server = server_factory(start=False, unit="rpi01", interval=0.005, fsync_interval=0.2, stats_interval=0.5,
-                                spool_dir="card", memory_readings=300)
+                                spool_dir="card", memory_readings=60)
         sender = sender_factory(server.config_path).start()
         wait_for(lambda: "SPOOL WRITE FAILING" in sender.log_text(), 60, what="the card to fill")
         wait_for(lambda: re.search(r"dropped=[1-9]", sender.log_text()), 20, what="readings counted as dropped")
