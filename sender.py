@@ -12,6 +12,7 @@ import socket
 import sys
 
 from whc import cli, config, logs
+from whc.buffering.spoolcheck import describe_spool
 from whc.exc import ConfigError
 from whc.protocol import valid_id
 from whc.sampling.backends import SensorOptions, open_backend
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("sender", __doc__.splitlines()[0])
     parser.add_argument("--emulator", action="store_true", help="read the Sense HAT emulator (sense-emu), not a HAT")
     parser.add_argument("--once", action="store_true", help="print one reading as a JSON line and exit")
+    parser.add_argument("--check-spool", action="store_true",
+                        help="print what the spool holds, change nothing; exit 0 if clean, 1 if damaged")
     args = parser.parse_args(argv)
     return cli.run("sender", lambda: start(args))
 
@@ -43,6 +46,10 @@ def start(args) -> int:
     if args.check_config:
         print(json.dumps(config.effective(settings, "sender", unit=unit, backend=backend_name), indent=2))
         return 0
+    if args.check_spool:
+        text, damaged = describe_spool(settings.resolve("spool_dir"))
+        print(text)
+        return 1 if damaged else 0
     logs.setup(args.log_level or settings["log_level"], None)
     with lock_hat(backend_name, settings.resolve("spool_dir")), \
             open_backend(backend_name, settings["sensors"], SensorOptions.from_settings(settings)) as backend:

@@ -138,13 +138,16 @@ class SenderProcess(_Process):
 
     def spooled(self) -> list[dict[str, Any]]:
         """Readings still waiting in the spool (unacknowledged)."""
+        from whc.buffering import records
+
         acked = self.spool_state()["acked"]
         lines: list[dict[str, Any]] = []
         for segment in sorted((self.folder / "spool").glob("seg-*.jsonl")):
-            first = int(segment.name[4:24])
-            for offset, line in enumerate(segment.read_bytes().splitlines()):
-                if first + offset >= acked:
-                    lines.append(json.loads(line))
+            for line in segment.read_bytes().splitlines(keepends=True):
+                record = records.decode(line)
+                assert record is not None, f"a damaged record in {segment.name}: {line[:80]!r}"
+                if record[0] >= acked:
+                    lines.append(json.loads(record[1]))
         return lines
 
 

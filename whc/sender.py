@@ -66,7 +66,7 @@ class Sender:
         self._last = (0, time.monotonic(), 0)
         while not self._stop.wait(settings["fsync_interval"]):
             buffer.flush(spill_all=not forwarder.connected)
-            healthy = forwarder.connected and not buffer.spool.segments
+            healthy = forwarder.connected and not buffer.spool.segments and buffer.disk_error is None
             self.display.set_ok() if healthy else self.display.set_trouble()
             failure = self._failure()
             if failure is not None:
@@ -77,13 +77,14 @@ class Sender:
             if time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + stats_every
                 self._log_stats()
-        log.info("stopping: spooling %d unacknowledged readings", buffer.backlog)
         sampler.stop()
         forwarder.stop()
+        log.info("stopping: %d unacknowledged readings to keep in %s", buffer.waiting, buffer.folder)
         buffer.close()
         if code == 0:
             self.display.close()
-        log.info("stopped; %d readings this run, %d waiting in %s", sampler.count, buffer.backlog, buffer.folder)
+        log.info("stopped; %d readings this run, %d waiting in %s, %d dropped", sampler.count, buffer.waiting,
+                 buffer.folder, buffer.dropped)
         return code
 
     def _failure(self) -> str | None:
@@ -101,10 +102,10 @@ class Sender:
         self._last = (count, now, sensors.get("imu_samples", 0))
         seconds = now - last_time
         log.info("stats: readings/s=%.1f read=%d imu_samples/s=%.1f acked_backlog=%d spooled_bytes=%d dropped=%d "
-                 "rejected=%d connected=%s %s", (count - last_count) / seconds, count,
+                 "rejected=%d connected=%s spool=%s %s", (count - last_count) / seconds, count,
                  (sensors.get("imu_samples", 0) - last_imu) / seconds, self.buffer.backlog, self.buffer.spool.size,
                  self.buffer.dropped, self.forwarder.rejected, self.forwarder.connected,
-                 " ".join(f"{k}={v}" for k, v in sensors.items()))
+                 "failing" if self.buffer.disk_error else "ok", " ".join(f"{k}={v}" for k, v in sensors.items()))
 
 
 def _tls_context(settings: Config):

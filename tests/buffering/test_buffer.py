@@ -20,7 +20,7 @@ def read_all(buffer: Buffer, position: int = 0) -> list[bytes]:
     """Everything from ``position`` on, as the forwarder reads it (spool segments, then memory)."""
     got: list[bytes] = []
     for _ in range(1000):
-        lines = buffer.read(position + len(got), 7)
+        _, lines = buffer.read(position + len(got), 7)
         if not lines:
             return got
         got.extend(lines)
@@ -35,10 +35,10 @@ def fill(buffer: Buffer, count: int) -> None:
 def test_numbers_readings_and_reads_them_in_order(tmp_path: Path) -> None:
     buffer = make(tmp_path)
     fill(buffer, 10)
-    lines = buffer.read(0, 100)
+    _, lines = buffer.read(0, 100)
     assert seqs(lines) == list(range(10))
     assert {json.loads(line)["session"] for line in lines} == {buffer.session}
-    assert seqs(buffer.read(4, 3)) == [4, 5, 6]
+    assert seqs(buffer.read(4, 3)[1]) == [4, 5, 6]
 
 
 def test_ack_removes_only_what_it_covers(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_ack_removes_only_what_it_covers(tmp_path: Path) -> None:
     fill(buffer, 10)
     buffer.ack(6)
     assert buffer.backlog == 4
-    assert seqs(buffer.read(0, 100)) == [6, 7, 8, 9], "reads never go below what is acked"
+    assert seqs(buffer.read(0, 100)[1]) == [6, 7, 8, 9], "reads never go below what is acked"
 
 
 def test_no_disk_writes_while_acks_keep_up(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_memory_limit_spills_oldest(tmp_path: Path) -> None:
     fill(buffer, 100)
     buffer.flush()
     assert buffer.spool.end == 70 and len(buffer._memory) == 30
-    assert seqs(buffer.read(0, 1000))[:3] == [0, 1, 2]
+    assert seqs(buffer.read(0, 1000)[1])[:3] == [0, 1, 2]
 
 
 def test_clean_restart_resumes_session_backlog_and_seq(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_reading_the_spool_while_it_is_appended_never_sees_half_a_line(tmp_path:
     got: list[int] = []
     deadline = time.monotonic() + 30
     while len(got) < total and time.monotonic() < deadline:
-        for line in spool.read(len(got), 5000, 2**20):
+        for line in spool.read(len(got), 5000, 2**20)[1]:
             assert line.endswith(b"\n")
             got.append(json.loads(line)["seq"])
     writer.join(10)

@@ -95,17 +95,22 @@ class Forwarder(threading.Thread):
         self.connected = True
         self.last_ack = time.monotonic()
         buffer = self.buffer
-        base = sent = buffer.acked  # line k of this connection is position base + k - 1
+        sent = buffer.acked  # position after the last line sent
+        lines_sent = lines_acked = 0
+        runs = [(0, sent)]  # (lines sent before it, its position): where lost positions were skipped
         waiting_since = time.monotonic()
         while not self.stopping.is_set():
-            while sent - buffer.acked < self.max_in_flight:
-                lines = buffer.read(sent, min(LINES_PER_SEND, self.max_in_flight - (sent - buffer.acked)))
+            while lines_sent - lines_acked < self.max_in_flight:
+                start, lines = buffer.read(sent, min(LINES_PER_SEND, self.max_in_flight - (lines_sent - lines_acked)))
                 if not lines:
                     break
                 if buffer.acked > sent:
                     raise ServerGone("readings dropped from a full spool; restarting the stream")
+                if start != sent:
+                    runs.append((lines_sent, start))
                 sock.sendall(b"".join(lines))
-                sent += len(lines)
+                sent = start + len(lines)
+                lines_sent += len(lines)
             readable, _, _ = select.select([sock], [], [], POLL)
             if readable or (self.tls is not None and sock.pending()):  # type: ignore[attr-defined]
                 for line in reader.available():
@@ -114,14 +119,17 @@ class Forwarder(threading.Thread):
                         raise ServerGone(f"server sent {line[:80]!r}, not a protocol message")
                     if "ack" in message:
                         count = message["ack"]
-                        if type(count) is not int or not 0 <= count <= sent - base:
-                            raise ServerGone(f"server acknowledged {count!r} of {sent - base} lines sent")
-                        buffer.ack(base + count)
+                        if type(count) is not int or not 0 <= count <= lines_sent:
+                            raise ServerGone(f"server acknowledged {count!r} of {lines_sent} lines sent")
+                        lines_acked = max(lines_acked, count)
+                        while len(runs) > 1 and runs[1][0] <= count:
+                            runs.pop(0)  # acks only grow: runs before the acked line are done with
+                        buffer.ack(runs[0][1] + count - runs[0][0])
                         self.last_ack = waiting_since = time.monotonic()
                     elif "error" in message:
                         self.rejected += 1
                         log.warning("server refused line %s: %s", message.get("line"), message["error"])
-            if buffer.acked >= sent:
+            if lines_acked >= lines_sent:
                 waiting_since = time.monotonic()
             elif time.monotonic() - waiting_since > self.ack_timeout:
                 raise ServerGone(f"no ack for {self.ack_timeout:g} s")

@@ -1,53 +1,65 @@
-"""The on-disk spool: numbered segment files of JSON lines, oldest first.
+"""The on-disk spool: numbered segment files of self-checking records (see ``records``), oldest first.
 
-Every line has a position (a counter that only grows over the spool's life); a segment
-is named after the position of its first line, so the spool needs no index.
+Every record carries its position (a counter that only grows over the spool's life) and a CRC; a
+segment is named after the lowest position it may hold, so the spool needs no index. Damage never
+stalls reading: a record that fails its check is copied into ``damaged/`` and skipped, and positions
+no intact record holds are reported once through ``on_loss`` and skipped too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..durable import fsync_dir
+from . import records, spoolcheck
+from .holes import Holes
 
 log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 4 * 2**20
-_NAME = re.compile(r"seg-(\d{20})\.jsonl\Z")
 
 
 @dataclass
 class Segment:
-    first: int  # position of its first line
-    count: int
-    size: int
+    first: int  # no record in it lies below
+    end: int  # position after its last record
+    size: int  # bytes of finished appends: a reader never reads beyond
     path: Path
-
-    @property
-    def end(self) -> int:
-        return self.first + self.count
+    sealed: bool = False  # found at start: never appended to again
 
 
 class Spool:
-    """Append-only segments in one folder; dropped from the oldest end."""
+    """Append-only segments in one folder; dropped from the oldest end.
 
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    ``on_loss(count, file, why, start, end)`` is told of positions found lost while reading.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int, acked: int | None = None, holes: Holes | None = None,
+                 known_end: int = 0) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
         self.segment_bytes = min(SEGMENT_BYTES, max(4096, max_bytes // 16))
-        folder.mkdir(parents=True, exist_ok=True)
-        self.segments: list[Segment] = [self._load(path) for path in sorted(folder.glob("seg-*.jsonl"))
-                                        if _NAME.match(path.name)]
-        self.segments = [s for s in self.segments if s.count]
-        for older, newer in zip(self.segments, self.segments[1:], strict=False):
-            if older.end != newer.first:
-                log.warning("spool: positions %d-%d missing between %s and %s", older.end, newer.first - 1,
-                            older.path.name, newer.path.name)
+        self.holes = holes if holes is not None else Holes()
+        self.on_loss: Callable[[int, str, str, int, int], None] = lambda *_: None
+        self.created = not folder.exists()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("spool: cannot create %s: %s", folder, exc)
+        try:
+            self.report = spoolcheck.check(folder, acked, self.holes, known_end, repair=True)
+        except OSError as exc:  # the folder itself cannot be listed: start empty, appends will say more
+            log.error("spool: cannot check %s: %s", folder, exc)
+            self.report = spoolcheck.Report()
+        self.segments = [Segment(s.first, s.end, s.size, s.path, sealed=True) for s in self.report.segments]
+        self.unlink_later: list[Path] = []  # out of use; deleted once the state no longer needs them
+        self._set_aside: set[tuple[str, int]] = set()
         self._cursor: tuple[int, int, int] | None = None  # (segment first, position, byte offset) of the reader
         self._lock = threading.Lock()  # segment list and extents: appended by one thread, read by another
 
@@ -64,88 +76,143 @@ class Spool:
         return sum(s.size for s in self.segments)
 
     def append(self, first: int, lines: list[bytes]) -> None:
-        """Write lines with positions first, first+1, ... and fsync them."""
+        """Write readings (JSON lines) at positions first, first+1, ... and fsync them; OSError if not."""
         if not lines:
             return
-        data = b"".join(lines)
+        data = b"".join(records.encode(first + i, line) for i, line in enumerate(lines))
         last = self.segments[-1] if self.segments else None
-        if last is None or last.end != first or last.size + len(data) > self.segment_bytes:
-            last = Segment(first, 0, 0, self.folder / f"seg-{first:020d}.jsonl")
-            with self._lock:
-                self.segments.append(last)
-            new = True
-        else:
-            new = False
+        new = (last is None or last.sealed or last.end != first or last.size + len(data) > self.segment_bytes)
+        if new:
+            last = Segment(first, first, 0, self.folder / spoolcheck.segment_name(first))
+        assert last is not None
         try:
-            with open(last.path, "ab") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+            if new:
+                self.folder.mkdir(parents=True, exist_ok=True)  # it may have been missing at start
+            fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if os.fstat(fd).st_size != last.size:
+                    os.ftruncate(fd, last.size)  # cut what an earlier failed write left
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             if new:
                 fsync_dir(self.folder)
         except OSError:
-            self._undo_append(last, new)
+            if new:
+                try:
+                    last.path.unlink(missing_ok=True)
+                except OSError:
+                    pass  # its partial records fail their checks; a retry cuts them first
             raise
-        with self._lock:  # readers see the lines only once they are whole on disk
-            last.count += len(lines)
+        with self._lock:  # readers see the records only once they are whole on disk
+            if new:
+                self.segments.append(last)
+            last.end = first + len(lines)
             last.size += len(data)
 
-    def read(self, position: int, max_lines: int, max_bytes: int) -> list[bytes]:
-        """Up to ``max_lines`` lines from ``position`` on (within one segment).
+    def read(self, position: int, max_lines: int, max_bytes: int) -> tuple[int, list[bytes]]:
+        """``(start, readings)``: up to ``max_lines`` readings at positions start, start+1, ...
 
-        Only what a finished ``append`` covers is read: another thread may be appending to the
-        same segment, and a line it is still writing must not be taken for a whole one.
+        ``start`` is ``position`` unless positions from there on are lost (each loss reported once).
+        With nothing to read, ``start`` is where the spool's records end.
         """
-        with self._lock:
-            for segment in self.segments:
-                if segment.first <= position < segment.end:
-                    break
-            else:
-                return []
-            end, size_limit, cursor = segment.end, segment.size, self._cursor
-        offset = 0
-        if cursor is not None and cursor[0] == segment.first and cursor[1] <= position:
-            skip_from, offset = cursor[1], cursor[2]
-        else:
-            skip_from = segment.first
-        lines = []
-        size = 0
-        try:
-            with open(segment.path, "rb") as file:
-                file.seek(offset)
-                for _ in range(position - skip_from):
-                    offset += len(file.readline())
-                while len(lines) < min(max_lines, end - position) and size < max_bytes:
-                    line = file.readline(max(0, size_limit - offset - size))
-                    if not line.endswith(b"\n"):
-                        break
-                    lines.append(line)
-                    size += len(line)
-        except FileNotFoundError:
-            return []  # acknowledged or dropped meanwhile
-        with self._lock:
-            self._cursor = (segment.first, position + len(lines), offset + size)
-        return lines
-
-    def _undo_append(self, segment: Segment, new: bool) -> None:
-        """Cut a failed append's partial bytes, so the segment holds whole lines only."""
-        try:
-            if new:
+        for _ in range(len(self.segments) + 2):
+            with self._lock:
+                segment = next((s for s in self.segments if s.end > position), None)
+                if segment is None:
+                    return position, []
+                cursor = self._cursor
+            if position < segment.first:
+                self.lose(position, segment.first, segment.path.name, "no segment holds them")
+                position = segment.first
+            try:
+                start, lines, why = self._read_segment(segment, position, cursor, max_lines, max_bytes)
+            except FileNotFoundError:
                 with self._lock:
+                    if segment not in self.segments:
+                        return position, []  # acknowledged or dropped meanwhile
                     self.segments.remove(segment)
-                segment.path.unlink(missing_ok=True)
-            else:
-                os.truncate(segment.path, segment.size)
+                self.lose(position, segment.end, segment.path.name, "its file is gone")
+                continue
+            except OSError as exc:
+                start, lines, why = segment.end, [], f"unreadable ({exc.strerror or exc})"
+            if start > position:
+                self.lose(position, start, segment.path.name, why)
+            if lines:
+                return start, lines
+            position = max(position, start)
+        return position, []
+
+    def _read_segment(self, segment: Segment, position: int, cursor: tuple[int, int, int] | None,
+                      max_lines: int, max_bytes: int) -> tuple[int, list[bytes], str]:
+        with self._lock:
+            end, size_limit = segment.end, segment.size
+        offset = cursor[2] if cursor is not None and cursor[0] == segment.first and cursor[1] <= position else 0
+        lines: list[bytes] = []
+        start = position
+        size = 0
+        why = "no record holds them"
+        with open(segment.path, "rb") as file:
+            file.seek(offset)
+            while offset < size_limit and len(lines) < max_lines and size < max_bytes:
+                line = file.readline(size_limit - offset)
+                if not line:
+                    break  # shorter than written: cut by something else
+                record = records.decode(line)
+                if record is None:
+                    self._copy_aside(segment, offset, line)
+                    why = "checksum or format check failed"
+                elif record[0] >= start + len(lines):
+                    if lines and record[0] != start + len(lines):
+                        break  # a gap after what we have: the next read reports it
+                    if not lines:
+                        start = record[0]
+                    lines.append(record[1])
+                    size += len(record[1])
+                offset += len(line)
+        if not lines:
+            start = end  # nothing intact from position to the segment's end
+        with self._lock:
+            self._cursor = (segment.first, start + len(lines), offset)
+        return start, lines, why
+
+    def lose(self, start: int, end: int, file: str, why: str) -> None:
+        """Positions ``[start, end)`` hold nothing: report those not known lost already."""
+        with self._lock:
+            new = self.holes.add(start, end)
+        if new:
+            self.on_loss(new, file, why, start, end)
+
+    def _copy_aside(self, segment: Segment, offset: int, data: bytes) -> None:
+        """Keep a copy of damaged bytes found while reading in damaged/ (once; best effort)."""
+        key = (segment.path.name, offset)
+        if key in self._set_aside or len(self._set_aside) > 10000:
+            return
+        self._set_aside.add(key)
+        try:
+            aside = self.folder / spoolcheck.DAMAGED
+            aside.mkdir(exist_ok=True)
+            with open(aside / f"{segment.path.name}.at{offset}.{int(time.time())}", "wb") as file:
+                file.write(data)
         except OSError as exc:
-            log.error("spool: cannot undo a failed write to %s: %s", segment.path.name, exc)
+            log.error("spool: cannot copy damaged bytes of %s aside: %s", segment.path.name, exc)
 
     def discard_before(self, position: int) -> None:
-        """Delete segments whose every line is below ``position`` (acknowledged)."""
+        """Take segments whose every record is below ``position`` (acknowledged) out of use.
+
+        Their files go with ``retry_unlinks``, called once the state that no longer needs them is saved:
+        so at start a position between the saved ``acked`` and the first segment is a lost one.
+        """
         while self.segments and self.segments[0].end <= position:
             self._remove()
+        with self._lock:
+            self.holes.prune(position)
 
     def drop_oldest(self) -> Segment | None:
-        """Delete the oldest segment to make room; return it (its lines are lost)."""
+        """Take the oldest segment out of use to make room; return it (its records are lost)."""
         return self._remove() if self.segments else None
 
     def _remove(self) -> Segment:
@@ -153,20 +220,16 @@ class Spool:
             segment = self.segments.pop(0)
             if self._cursor is not None and self._cursor[0] == segment.first:
                 self._cursor = None
-        try:
-            segment.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.unlink_later.append(segment.path)
         return segment
 
-    def _load(self, path: Path) -> Segment:
-        """Read a segment's extent, cutting a torn last line (power cut mid-write)."""
-        data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        if cut != len(data):
-            log.warning("spool: %s ended in a torn line (%d bytes), cut", path.name, len(data) - cut)
-            with open(path, "r+b") as file:
-                file.truncate(cut)
-                os.fsync(file.fileno())
-        first = int(_NAME.match(path.name).group(1))  # type: ignore[union-attr]
-        return Segment(first, data.count(b"\n", 0, cut), cut, path)
+    def retry_unlinks(self) -> str | None:
+        """Delete what could not be deleted before; the first error, or None if all went."""
+        error = None
+        for path in list(self.unlink_later):
+            try:
+                path.unlink(missing_ok=True)
+                self.unlink_later.remove(path)
+            except OSError as exc:
+                error = error or f"cannot delete {path.name}: {exc.strerror or exc}"
+        return error

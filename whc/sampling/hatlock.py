@@ -74,24 +74,28 @@ class HatLock:
                 raise HatBusy(f"cannot create the HAT lock {self.path} ({e.strerror}); the systemd unit needs "
                               f"ReadWritePaths=/run/lock (see deploy/whc-sender.service)") from None
             writable = False
+        # The lock is held on a read-only descriptor: a file kept open for writing would stop the card
+        # holding the spool (where the emulator's lock lives) from being remounted read-only.
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(os.pread(fd, 200, 0).decode(errors="replace").strip(), self.path)
+            held = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BaseException as exc:
+                holder = os.pread(held, 200, 0).decode(errors="replace").strip()
+                os.close(held)
+                if isinstance(exc, BlockingIOError):
+                    raise HatBusy(
+                        f"the Sense HAT is in use by {_describe(holder, self.path)} (lock {self.path}); one process "
+                        f"per HAT: stop it first (e.g. sudo systemctl stop whc-sender) or read its log") from None
+                raise
+            if writable:
+                if os.fstat(fd).st_uid == os.geteuid():
+                    os.fchmod(fd, 0o666)  # other users (a manual --once as root, the service as whc) record their PID
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        finally:
             os.close(fd)
-            raise HatBusy(
-                f"the Sense HAT is in use by {holder} (lock {self.path}); one process per HAT: "
-                f"stop it first (e.g. sudo systemctl stop whc-sender) or read its log"
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        if writable:
-            if os.fstat(fd).st_uid == os.geteuid():
-                os.fchmod(fd, 0o666)  # other users (a manual --once as root, the service as whc) record their PID too
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._fd = held
         return self
 
     def release(self) -> None:

@@ -103,7 +103,7 @@ class StatusDisplay:
         self._set(_OK)
 
     def set_trouble(self) -> None:
-        """Disconnected or spooling: red status pixel."""
+        """Disconnected, spooling, or the spool failing: red status pixel."""
         self._set(_TROUBLE)
 
     def show_fatal(self) -> None:
