@@ -16,6 +16,7 @@ from whc.exc import ConfigError
 from whc.serving.server import Server
 from whc.storage.committer import Committer
 from whc.storage.rejects import RejectsLog
+from whc.storage.rotation import RotationPolicy
 from whc.storage.sinks import Sink
 from whc.storage.sinks.csv import CsvSink
 
@@ -37,7 +38,9 @@ def open_sink(settings: config.Config, rejects: RejectsLog) -> Sink:
         from whc.storage.sinks.postgres import PostgresSink
 
         return PostgresSink(settings.secret("postgres_dsn"), settings["postgres_table"])
-    return CsvSink(settings.resolve("csv"), rejects)
+    policy = RotationPolicy(settings["csv_rotate"], settings["csv_max_bytes"], settings["csv_compress"],
+                            settings["csv_keep_days"])
+    return CsvSink(settings.resolve("csv"), rejects, policy)
 
 
 def open_storage(settings: config.Config, on_commit) -> Committer:

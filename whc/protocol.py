@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from . import clock
 from .columns import NAMES, SENSOR_COLUMNS
 from .exc import ProtocolError
 
@@ -55,8 +56,8 @@ def format_time(moment: datetime) -> str:
 
 
 def utc_now() -> str:
-    """The current time in the form of ``format_time``."""
-    return format_time(datetime.now(UTC))
+    """The current time in the form of ``format_time`` (``whc.clock``'s, which tests can move)."""
+    return format_time(clock.utc_datetime())
 
 
 def valid_id(value: object) -> bool:

@@ -11,10 +11,11 @@ from ..exc import StorageError
 class AppendFile:
     """Stage bytes, then ``commit`` them durably; a failed commit truncates back and keeps them staged."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fd: int | None = None) -> None:
+        """Open ``path`` for appending, or adopt ``fd`` (already open for appending at ``path``)."""
         self.path = path
-        created = not path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        created = fd is None and not path.exists()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if fd is None else fd
         self.size = os.fstat(self._fd).st_size
         self._staged: list[bytes] = []
         if created:
@@ -23,6 +24,18 @@ class AppendFile:
     @property
     def staged(self) -> bool:
         return bool(self._staged)
+
+    @property
+    def staged_bytes(self) -> int:
+        return sum(map(len, self._staged))
+
+    def take_staged(self) -> list[bytes]:
+        """Hand over what is staged (to stage it in another file instead)."""
+        staged, self._staged = self._staged, []
+        return staged
+
+    def inode(self) -> int:
+        return os.fstat(self._fd).st_ino
 
     def append(self, data: bytes) -> None:
         """Stage ``data``; nothing reaches the file before ``commit``."""
