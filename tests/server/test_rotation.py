@@ -1,0 +1,199 @@
+"""CSV rotation with real server processes: by size under load and kill -9, by time with a test clock,
+compression and expiry, a full disk at the switch, and SIGHUP after a real logrotate run."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from harness import Client, ServerProcess, reading, wait_for
+
+from whc.storage.rotation import closed_files
+from whc.storage.sinks.csv import HEADER
+
+SESSIONS = ("s1", "s2", "s3", "s4")
+
+
+def file_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of one CSV, plain or gzipped; every file must start with the header."""
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    text = data.decode()
+    assert text.startswith(HEADER), f"{path.name} does not start with the header"
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def all_rows(server: ServerProcess) -> list[dict[str, str]]:
+    """Every row the server stored: closed files oldest first, then the active file."""
+    rows = []
+    for path in [*closed_files(server.csv_path), server.csv_path]:
+        rows.extend(file_rows(path))
+    return rows
+
+
+def stored_keys(rows: list[dict[str, str]]) -> list[tuple[str, int]]:
+    return [(row["session"], int(row["seq"])) for row in rows]
+
+
+def send_round(clients: dict[str, Client], start: int, count: int) -> None:
+    for session, client in clients.items():
+        client.send(*(reading(seq=i, session=session) for i in range(start, start + count)))
+
+
+@pytest.mark.parametrize("keep_state", [True, False], ids=["with-state", "state-lost"])
+def test_size_rotation_under_load_and_kill_9_keeps_every_reading_once(server_factory, keep_state: bool) -> None:
+    server = server_factory(csv_max_bytes=16384, csv_compress=True)
+    per_session, chunk = 1200, 50
+    clients = {session: Client(server.port, acks=True) for session in SESSIONS}
+    for start in range(0, per_session // 2, chunk):
+        send_round(clients, start, chunk)
+        for client in clients.values():
+            client.wait_ack(start + chunk)
+    send_round(clients, per_session // 2, chunk)  # in flight when the server dies
+    server.kill()
+    assert len(closed_files(server.csv_path)) > 3
+    if not keep_state:
+        server.csv_path.with_name("whc_data.csv.state").unlink()
+    server.start()
+    clients = {session: Client(server.port, acks=True) for session in SESSIONS}
+    for start in range(0, per_session, chunk * 4):  # resend everything: what was stored is a duplicate
+        send_round(clients, start, chunk * 4)
+        for client in clients.values():
+            client.wait_ack(start + chunk * 4, timeout=30)
+    wait_for(lambda: all(p.suffix == ".gz" for p in closed_files(server.csv_path)), 20, what="compression")
+    assert server.stop() == 0
+    keys = stored_keys(all_rows(server))
+    expected = sorted((session, seq) for session in SESSIONS for seq in range(per_session))
+    assert sorted(keys) == expected, "every reading exactly once across all files"
+    for path in closed_files(server.csv_path):
+        assert path.stat().st_size > 0 and path.name.endswith(".csv.gz")
+        # a file passes the limit only by what one commit holds: at most one round of sends here
+        assert len(gzip.decompress(path.read_bytes())) <= 16384 + len(SESSIONS) * chunk * 4 * 120
+    names = [p.name for p in closed_files(server.csv_path)]
+    assert names == sorted(names) and not list(server.folder.glob("*.tmp")) and not list(server.folder.glob("*.new"))
+    first_times = [file_rows(p)[0]["recv_time"] for p in closed_files(server.csv_path)]
+    assert first_times == sorted(first_times)
+    for path, first in zip(closed_files(server.csv_path), first_times, strict=True):
+        assert path.name[len("whc_data-"):][:16] == first[:19].replace("-", "").replace(":", "") + "Z"
+
+
+@pytest.mark.parametrize("every,period", [("hourly", 3600), ("daily", 86400)])
+def test_time_rotation_on_the_utc_boundary_with_a_test_clock(server_factory, every: str, period: int) -> None:
+    now = time.time()
+    boundary = math.ceil(now / period) * period
+    offset = boundary - 4 - now  # the server's clock starts 4 s before the hour or day ends
+    server = server_factory(start=False, csv_rotate=every)
+    server.start(env={"WHC_TEST_CLOCK_OFFSET": repr(offset)})
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(20)))
+    client.wait_ack(20)
+    assert closed_files(server.csv_path) == []
+    (closed,) = wait_for(lambda: closed_files(server.csv_path), 15, what="the file to close at the boundary")
+    client.send(*(reading(seq=i) for i in range(20, 40)))
+    client.wait_ack(40)
+    before, after = file_rows(closed), file_rows(server.csv_path)
+    assert stored_keys(before + after) == [("s1", i) for i in range(40)]
+    assert all(row["recv_time"] < time_text(boundary) for row in before)
+    assert all(row["recv_time"] >= time_text(boundary) for row in after)
+    assert closed.name == f"whc_data-{before[0]['recv_time'][:19].replace('-', '').replace(':', '')}Z.csv"
+    assert server.stop() == 0
+
+
+def time_text(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def test_expiry_deletes_only_closed_files_older_than_keep_days(server_factory) -> None:
+    server = server_factory(csv_max_bytes=4096, csv_compress=True, csv_keep_days=2)
+    client = Client(server.port, acks=True)
+    for start in range(0, 200, 20):
+        client.send(*(reading(seq=i) for i in range(start, start + 20)))
+        client.wait_ack(start + 20)
+    wait_for(lambda: len(closed_files(server.csv_path)) >= 4 and
+             all(p.suffix == ".gz" for p in closed_files(server.csv_path)), 15, what="compressed closed files")
+    old = closed_files(server.csv_path)[:2]
+    month_ago = time.time() - 30 * 86400
+    for path in old:
+        os.utime(path, (month_ago, month_ago))
+    kept = closed_files(server.csv_path)[2:]
+    os.utime(server.csv_path, (month_ago, month_ago))  # the active file is never expired, however old
+    client.send(*(reading(seq=i) for i in range(200, 240)))  # the next switch wakes the housekeeper
+    client.wait_ack(240)
+    wait_for(lambda: not any(p.exists() for p in old), 15, what="the old files to expire")
+    assert all(p.exists() for p in kept) and server.csv_path.exists()
+    assert "expired" in server.log_text()
+    assert server.stop() == 0
+
+
+def test_a_failing_switch_acknowledges_nothing_and_loses_nothing(server_factory) -> None:
+    server = server_factory(csv_max_bytes=8192)
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(30)))
+    client.wait_ack(30)
+    size = server.csv_path.stat().st_size
+    obstacle = server.csv_path.with_name("whc_data.csv.new")
+    obstacle.mkdir()  # the new file cannot be created, as on a full disk
+    client.send(*(reading(seq=i) for i in range(30, 90)))
+    wait_for(lambda: "WRITES FAILING" in server.log_text(), what="the write error to be logged")
+    assert client.quiet(0.5), "no ack may arrive while the switch fails"
+    assert closed_files(server.csv_path) == [] and server.csv_path.stat().st_size == size
+    obstacle.rmdir()
+    client.wait_ack(90, timeout=15)
+    assert len(closed_files(server.csv_path)) == 1
+    assert stored_keys(all_rows(server)) == [("s1", i) for i in range(90)]
+    assert server.stop() == 0
+
+
+LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
+
+
+def test_sighup_after_a_real_logrotate_reopens_the_csv_and_rejects_log(server_factory, tmp_path: Path) -> None:
+    assert Path(LOGROTATE).exists(), "logrotate missing: bash scripts/test.sh installs it (apt-get install logrotate)"
+    server = server_factory()
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(50)), {"bad": 1})
+    client.wait_ack(51)
+    config = tmp_path / "logrotate.conf"
+    config.write_text(f"""{server.csv_path} {server.rejects_path} {{
+    create 0644
+    rotate 3
+    missingok
+    sharedscripts
+    postrotate
+        kill -HUP {server.proc.pid}
+    endscript
+}}
+""")
+    result = subprocess.run([LOGROTATE, "-f", "-s", str(tmp_path / "logrotate.state"), str(config)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: "reopened" in server.log_text(), what="the server to reopen its files")
+    client.send(*(reading(seq=i) for i in range(40, 80)), {"bad": 2})  # 40-49 are resends
+    client.wait_ack(92)
+    old = file_rows(server.csv_path.with_name("whc_data.csv.1"))
+    new = file_rows(server.csv_path)
+    assert stored_keys(old) == [("s1", i) for i in range(50)]
+    assert stored_keys(new) == [("s1", i) for i in range(50, 80)]
+    old_rejects = server.rejects_path.with_name(server.rejects_path.name + ".1").read_text().splitlines()
+    assert len(old_rejects) == 1 and len(server.rejects()) == 1
+    assert server.stop() == 0
+
+
+def test_sighup_without_rotation_keeps_appending(server: ServerProcess) -> None:
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(10)))
+    client.wait_ack(10)
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reopened" in server.log_text(), what="the server to reopen its files")
+    client.send(*(reading(seq=i) for i in range(10, 20)))
+    client.wait_ack(20)
+    assert stored_keys(file_rows(server.csv_path)) == [("s1", i) for i in range(20)]
+    assert server.stop() == 0
