@@ -87,6 +87,14 @@ def is_closed_name(configured: Path, name: str) -> bool:
     return _closed_pattern(configured).fullmatch(name) is not None
 
 
+def looks_closed(name: str) -> bool:
+    """True for any closed-file name (whatever the configured name was)."""
+    return _ANY_CLOSED.fullmatch(name) is not None
+
+
+_ANY_CLOSED = re.compile(r".+-\d{8}T\d{6}Z(?:_\d{3})?\.[^.]+(?:\.gz)?")
+
+
 def stamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime(STAMP_FORMAT)
 
