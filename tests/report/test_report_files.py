@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +77,13 @@ def test_report_over_rotated_gzipped_files_equals_one_file(server_factory, tmp_p
         other = rotated.envelopes[unit]
         for name in ("min", "max", "sum", "count", "rows", "time_sum"):
             assert np.array_equal(getattr(envelope, name), getattr(other, name)), (unit, name)
+
+    open_files = []
+    baseline = len(os.listdir("/proc/self/fd"))
+    for number, _row in enumerate(open_stream([str(server.csv_path)]).rows()):
+        if number % 100 == 0:
+            open_files.append(len(os.listdir("/proc/self/fd")) - baseline)
+    assert max(open_files) <= 2, "files that do not overlap in time are read one after the other"
 
     by_path = run_report(str(server.csv_path), "--no-plots", "--out", str(tmp_path / "r1"))
     by_glob = run_report(str(server.folder / "whc_data*.csv*"), "--no-plots", "--out", str(tmp_path / "r2"))

@@ -1,8 +1,9 @@
 """Several CSVs as one stream: the active file with its closed siblings, or any paths and globs.
 
 Files written by whc servers are merged on ``recv_time`` (the server's receive time, in the
-order they were stored), a few rows at a time from each file, so memory stays bounded. The files
-of one server never overlap, so their merge is the same row order as one long file. Files without
+order they were stored), a few rows at a time from each file; a file is opened only when the merge
+reaches its first row, so only files that overlap in time are open at once and memory stays bounded.
+The files of one server never overlap, so their merge is the same row order as one long file. Files without
 ``recv_time`` (the first version's) are read one after the other, in the order of their first time.
 """
 
@@ -12,7 +13,6 @@ import csv
 import glob
 import heapq
 from collections.abc import Callable, Iterator
-from operator import itemgetter
 from pathlib import Path
 
 from ..storage.rotation import active_alias, closed_files, looks_closed
@@ -76,7 +76,9 @@ class MultiStream:
         self.invalid = Invalid()
         self.line = 0
         self.merged = all("recv_time" in stream.layout.names for stream in self.streams)
-        if not self.merged:
+        if self.merged:
+            self._first_keys = [_first_cell(stream, "recv_time") for stream in self.streams]
+        else:
             self.streams.sort(key=_first_time)
 
     def rows(self, on_progress: Callable[[int], None] | None = None) -> Iterator[list[str]]:
@@ -96,11 +98,32 @@ class MultiStream:
 
         sources = [self._rows_of(at, stream, progress_of(at)) for at, stream in enumerate(self.streams)]
         if self.merged:
-            recv_at = self.layout.names.index("recv_time")
-            yield from heapq.merge(*sources, key=itemgetter(recv_at))
+            yield from self._merge(sources)
         else:
             for source in sources:
                 yield from source
+
+    def _merge(self, sources: list[Iterator[list[str]]]) -> Iterator[list[str]]:
+        """Rows of all files by receive time (ties: the earlier file first), opening a file only once the
+        merge reaches its first row, so only files that overlap in time are open together."""
+        recv_at = self.layout.names.index("recv_time")
+        waiting = sorted(range(len(sources)), key=lambda at: (self._first_keys[at], at))
+        heap: list[tuple[str, int, list[str]]] = []
+        next_of = 0
+        while heap or next_of < len(waiting):
+            while next_of < len(waiting) and (not heap or self._first_keys[waiting[next_of]] <= heap[0][0]):
+                at = waiting[next_of]
+                next_of += 1
+                row = next(sources[at], None)
+                if row is not None:
+                    heapq.heappush(heap, (row[recv_at], at, row))
+            if not heap:
+                continue
+            _key, at, row = heapq.heappop(heap)
+            yield row
+            following = next(sources[at], None)
+            if following is not None:
+                heapq.heappush(heap, (following[recv_at], at, following))
 
     def _rows_of(self, at: int, stream: CsvStream, on_progress: Callable[[int], None] | None) -> Iterator[list[str]]:
         """One file's rows in the union layout; a damaged file (a truncated .gz) is counted, not fatal."""
@@ -142,6 +165,20 @@ def _mapping(layout: Layout, union: Layout) -> list[int] | None:
     if layout.names == union.names:
         return None
     return [layout.names.index(name) if name in layout.names else -1 for name in union.names]
+
+
+def _first_cell(stream: CsvStream, name: str) -> str:
+    """The ``name`` cell of a file's first row ("" if it has none)."""
+    at = stream.layout.names.index(name)
+    rows = stream.rows()
+    try:
+        for row in rows:
+            return row[at]
+    except (OSError, EOFError):
+        pass
+    finally:
+        rows.close()
+    return ""
 
 
 def _first_time(stream: CsvStream) -> float:
