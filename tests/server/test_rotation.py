@@ -18,7 +18,7 @@ import pytest
 from harness import Client, ServerProcess, reading, wait_for
 
 from whc.storage.rotation import closed_files
-from whc.storage.sinks.csv import HEADER
+from whc.storage.sinks.csv import HEADER, format_row
 
 SESSIONS = ("s1", "s2", "s3", "s4")
 
@@ -196,4 +196,60 @@ def test_sighup_without_rotation_keeps_appending(server: ServerProcess) -> None:
     client.send(*(reading(seq=i) for i in range(10, 20)))
     client.wait_ack(20)
     assert stored_keys(file_rows(server.csv_path)) == [("s1", i) for i in range(20)]
+    assert server.stop() == 0
+
+
+def _rows_text(seqs: range) -> str:
+    return "".join(format_row({"time": f"2026-01-01T00:00:{i:02d}.000000Z", "sh_id": "rpi01", "seq": i,
+                               "session": "s1", "recv_time": f"2026-01-01T00:00:{i:02d}.000000Z",
+                               "src_ip": "127.0.0.1"}) for i in seqs)
+
+
+@pytest.mark.parametrize("crash_after", ["link", "rename"])
+def test_a_switch_interrupted_by_a_crash_is_undone_or_finished_at_start(server_factory, tmp_path: Path,
+                                                                        crash_after: str) -> None:
+    active = tmp_path / "whc_data.csv"
+    closed = tmp_path / "whc_data-20260101T000000Z.csv"
+    active.write_text(HEADER + _rows_text(range(10)))
+    (tmp_path / "whc_data.csv.new").write_text(HEADER)
+    if crash_after == "link":  # the old file has both names; the new one was not yet renamed over it
+        os.link(active, closed)
+    else:  # no hard links: the old file was renamed, the new one not yet
+        os.rename(active, closed)
+    server = server_factory(csv_max_bytes=8192)
+    assert not (tmp_path / "whc_data.csv.new").exists()
+    assert ("undid" if crash_after == "link" else "finished") in server.log_text()
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(15)))  # 0-9 are stored already
+    client.wait_ack(15)
+    assert stored_keys(all_rows(server)) == [("s1", i) for i in range(15)]
+    assert closed_files(server.csv_path) == ([] if crash_after == "link" else [closed])
+    assert server.stop() == 0
+
+
+def test_compression_that_fails_keeps_the_plain_file_and_is_retried(server_factory) -> None:
+    server = server_factory(csv_max_bytes=4096, csv_compress=True)
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(20)))
+    client.wait_ack(20)
+    first = closed_files(server.csv_path)
+    assert first == [], "nothing closed yet"
+    obstacles = []  # a folder where each closed file's .gz.tmp goes makes its compression fail
+    for seconds in range(-2, 30):  # the files this test closes begin within these seconds of now
+        for suffix in ("", "_001", "_002", "_003", "_004", "_005"):
+            name = time.strftime(f"whc_data-%Y%m%dT%H%M%SZ{suffix}.csv.gz.tmp", time.gmtime(time.time() + seconds))
+            obstacles.append(server.csv_path.with_name(name))
+    for obstacle in obstacles:
+        obstacle.mkdir(exist_ok=True)
+    for start in range(20, 100, 20):
+        client.send(*(reading(seq=i) for i in range(start, start + 20)))
+        client.wait_ack(start + 20)
+    wait_for(lambda: "could not compress" in server.log_text(), what="the compression failure to be logged")
+    assert closed_files(server.csv_path) and all(p.suffix == ".csv" for p in closed_files(server.csv_path))
+    for obstacle in obstacles:
+        obstacle.rmdir()
+    client.send(*(reading(seq=i) for i in range(100, 140)))  # the next switch wakes the housekeeper
+    client.wait_ack(140)
+    wait_for(lambda: all(p.suffix == ".gz" for p in closed_files(server.csv_path)), 15, what="compression")
+    assert stored_keys(all_rows(server)) == [("s1", i) for i in range(140)]
     assert server.stop() == 0

@@ -154,23 +154,28 @@ def switch_files(active: Path, closed: Path, header: bytes) -> int:
     return fd
 
 
-def recover_switch(active: Path, configured: Path) -> None:
-    """Finish or undo a switch a crash interrupted (see ``switch_files``)."""
+def recover_switch(active: Path, configured: Path) -> bool:
+    """Finish or undo a switch a crash interrupted (see ``switch_files``); True if ``active`` was replaced.
+
+    An empty ``active`` counts as missing (taking the lock creates the configured file empty)."""
     tmp = active.with_name(active.name + ".new")
+    replaced = False
     if tmp.exists():
-        if not active.exists():
+        if not active.exists() or active.stat().st_size == 0:
             os.replace(tmp, active)
+            replaced = True
             log.warning("%s: finished a file switch a crash interrupted", active)
         else:
             tmp.unlink()
         fsync_dir(active.parent)
     if not active.exists():
-        return
+        return replaced
     closed = closed_files(configured)
     if closed and not closed[-1].name.endswith(".gz") and os.path.samefile(closed[-1], active):
         closed[-1].unlink()  # linked but not yet replaced: the switch did not happen
         fsync_dir(active.parent)
         log.warning("%s: undid a file switch a crash interrupted", active)
+    return replaced
 
 
 def compress_file(path: Path, stop: threading.Event | None = None) -> Path | None:
@@ -209,14 +214,17 @@ def compress_file(path: Path, stop: threading.Event | None = None) -> Path | Non
 
 
 def tidy(configured: Path) -> None:
-    """At start: drop half-written ``.gz.tmp`` files and originals whose ``.gz`` is complete."""
+    """At start: drop half-written ``.gz.tmp`` files and originals whose ``.gz`` is complete (never fatal)."""
     pattern = _closed_pattern(configured)
     for entry in list(os.scandir(configured.parent)):
         name = entry.name
-        if name.endswith(".gz.tmp") and pattern.fullmatch(name[:-7]):
-            os.unlink(entry.path)
-        elif pattern.fullmatch(name) and not name.endswith(".gz") and os.path.exists(entry.path + ".gz"):
-            os.unlink(entry.path)  # the .gz was renamed into place only once complete and fsynced
+        try:
+            if name.endswith(".gz.tmp") and pattern.fullmatch(name[:-7]):
+                os.unlink(entry.path)
+            elif pattern.fullmatch(name) and not name.endswith(".gz") and os.path.exists(entry.path + ".gz"):
+                os.unlink(entry.path)  # the .gz was renamed into place only once complete and fsynced
+        except OSError as exc:
+            log.warning("could not remove %s: %s", entry.path, exc)
 
 
 class Housekeeper(threading.Thread):

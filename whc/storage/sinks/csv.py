@@ -62,9 +62,10 @@ class CsvSink(Sink):
     def __init__(self, path: Path, rejects: RejectsLog, policy: RotationPolicy | None = None) -> None:
         self.requested = path
         self.policy = policy or RotationPolicy()
-        for candidate in (path, active_alias(path)):
-            recover_switch(candidate, path)  # before the lock, which would create an empty csv
         self._lock = lock_file(path)
+        if recover_switch(path, path):
+            self._lock = self._swap_lock()
+        recover_switch(active_alias(path), path)
         tidy(path)
         self.path = choose_file(path)
         repair_torn_tail(self.path, rejects)
@@ -148,6 +149,13 @@ class CsvSink(Sink):
         self.checkpoint_quietly()
         log.info("reopened %s", path)
 
+    def _swap_lock(self) -> int:
+        """Lock the file now at the configured name and release the old lock; the new lock's descriptor."""
+        lock = self._relock()
+        if lock != self._lock:
+            os.close(self._lock)
+        return lock
+
     def _relock(self) -> int:
         """A lock on the file now at the configured name (the held one if it is still that file)."""
         try:
@@ -186,9 +194,7 @@ class CsvSink(Sink):
         self._dir_dirty = True
         if self.path == self.requested:  # the lock belongs to the inode now closed
             try:
-                lock = self._relock()
-                os.close(self._lock)
-                self._lock = lock
+                self._lock = self._swap_lock()
             except ConfigError as exc:
                 log.error("after rotating: %s", exc)
         self.first_row = None
