@@ -75,8 +75,8 @@ def test_size_rotation_under_load_and_kill_9_keeps_every_reading_once(server_fac
     assert sorted(keys) == expected, "every reading exactly once across all files"
     for path in closed_files(server.csv_path):
         assert path.stat().st_size > 0 and path.name.endswith(".csv.gz")
-        # a file passes the limit only by what one commit holds: at most one round of sends here
-        assert len(gzip.decompress(path.read_bytes())) <= 16384 + len(SESSIONS) * chunk * 4 * 120
+        # a file passes the limit only by what one commit holds: at most one round of sends here (rows < 160 B)
+        assert len(gzip.decompress(path.read_bytes())) <= 16384 + len(SESSIONS) * chunk * 4 * 160
     names = [p.name for p in closed_files(server.csv_path)]
     assert names == sorted(names) and not list(server.folder.glob("*.tmp")) and not list(server.folder.glob("*.new"))
     first_times = [file_rows(p)[0]["recv_time"] for p in closed_files(server.csv_path)]
@@ -89,14 +89,15 @@ def test_size_rotation_under_load_and_kill_9_keeps_every_reading_once(server_fac
 def test_time_rotation_on_the_utc_boundary_with_a_test_clock(server_factory, every: str, period: int) -> None:
     now = time.time()
     boundary = math.ceil(now / period) * period
-    offset = boundary - 4 - now  # the server's clock starts 4 s before the hour or day ends
+    offset = boundary - 8 - now  # the server's clock starts 8 s before the hour or day ends
     server = server_factory(start=False, csv_rotate=every)
     server.start(env={"WHC_TEST_CLOCK_OFFSET": repr(offset)})
     client = Client(server.port, acks=True)
     client.send(*(reading(seq=i) for i in range(20)))
     client.wait_ack(20)
+    assert all(row["recv_time"] < time_text(boundary) for row in file_rows(server.csv_path)), "sent too late"
     assert closed_files(server.csv_path) == []
-    (closed,) = wait_for(lambda: closed_files(server.csv_path), 15, what="the file to close at the boundary")
+    (closed,) = wait_for(lambda: closed_files(server.csv_path), 20, what="the file to close at the boundary")
     client.send(*(reading(seq=i) for i in range(20, 40)))
     client.wait_ack(40)
     before, after = file_rows(closed), file_rows(server.csv_path)
