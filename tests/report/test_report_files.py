@@ -118,3 +118,19 @@ def test_a_truncated_gz_is_counted_not_fatal(server_factory, tmp_path: Path) -> 
     result = run_report(str(server.csv_path), "--no-plots", "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     assert f"damaged file {victim.name}" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_files_that_overlap_in_time_are_merged_by_receive_time(tmp_path: Path) -> None:
+    from whc.storage.sinks.csv import HEADER, format_row
+
+    def row(unit: str, second: int) -> str:
+        stamp = (START + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return format_row({"time": stamp, "sh_id": unit, "seq": second, "session": "s", "recv_time": stamp,
+                           "src_ip": "127.0.0.1"})
+
+    (tmp_path / "a.csv").write_text(HEADER + "".join(row("a", s) for s in range(0, 100, 2)))
+    (tmp_path / "b.csv").write_text(HEADER + "".join(row("b", s) for s in range(1, 100, 2)))
+    (tmp_path / "c.csv").write_text(HEADER + "".join(row("c", s) for s in range(200, 210)))
+    stream = open_stream([str(tmp_path / "c.csv"), str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    seconds = [int(r[stream.layout.index("seq")]) for r in stream.rows()]
+    assert seconds == [*range(100), *range(200, 210)]

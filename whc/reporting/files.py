@@ -119,6 +119,16 @@ class MultiStream:
                     heapq.heappush(heap, (row[recv_at], at, row))
             if not heap:
                 continue
+            if len(heap) == 1:  # one file open (the usual case): no heap work until the next file begins
+                _key, at, row = heap.pop()
+                yield row
+                limit = self._first_keys[waiting[next_of]] if next_of < len(waiting) else None
+                for row in sources[at]:
+                    if limit is not None and row[recv_at] >= limit:
+                        heapq.heappush(heap, (row[recv_at], at, row))
+                        break
+                    yield row
+                continue
             _key, at, row = heapq.heappop(heap)
             yield row
             following = next(sources[at], None)
