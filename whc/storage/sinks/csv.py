@@ -99,7 +99,7 @@ class CsvSink(Sink):
                 duplicates += 1
         if lines:
             if self._staged_first is None:
-                self._staged_first = row_time(lines[0])
+                self._staged_first = row_time(lines[0]) or clock.now()
             self.file.append("".join(lines).encode("utf-8"))
             self.rows += len(lines)
         return duplicates
