@@ -254,3 +254,28 @@ def test_compression_that_fails_keeps_the_plain_file_and_is_retried(server_facto
     wait_for(lambda: all(p.suffix == ".gz" for p in closed_files(server.csv_path)), 15, what="compression")
     assert stored_keys(all_rows(server)) == [("s1", i) for i in range(140)]
     assert server.stop() == 0
+
+
+def test_another_header_and_rotation_share_one_naming_scheme(server_factory, tmp_path: Path) -> None:
+    original = "time,sh_id,ori_r,ori_p,ori_y,gyr_x,gyr_y,gyr_z,acc_x,acc_y,acc_z\n12:00:00,rpi01,1,2,3,4,5,6,7,8,9\n"
+    (tmp_path / "whc_data.csv").write_text(original)
+    server = server_factory(csv_max_bytes=4096)
+    active = tmp_path / "whc_data-active.csv"
+    client = Client(server.port, acks=True)
+    for start in range(0, 100, 20):
+        client.send(*(reading(seq=i) for i in range(start, start + 20)))
+        client.wait_ack(start + 20)
+    assert server.stop() == 0
+    closed = closed_files(server.csv_path)
+    assert len(closed) >= 2 and active not in closed
+    sizes = {path: path.stat().st_size for path in closed}
+    server.start()  # a closed file is never taken for the active one
+    client = Client(server.port, acks=True)
+    client.send(*(reading(seq=i) for i in range(95, 110)))
+    client.wait_ack(15)
+    assert server.stop() == 0
+    assert {path: path.stat().st_size for path in closed} == sizes
+    assert (tmp_path / "whc_data.csv").read_text() == original, "the other file is never touched"
+    rows = [row for path in [*closed_files(server.csv_path), active] for row in file_rows(path)]
+    assert stored_keys(rows) == [("s1", i) for i in range(110)]
+    assert stored_keys(file_rows(active))[-1] == ("s1", 109)
