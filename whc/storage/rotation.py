@@ -269,11 +269,21 @@ class Housekeeper(threading.Thread):
                 log.exception("housekeeping of closed CSV files failed")
             self._wake.wait(RETRY_SECONDS)
 
+    def _closed(self) -> list[Path]:
+        """Closed files, less one that is still the active file (a switch caught between link and rename)."""
+        active = set()
+        for name in (self.configured, active_alias(self.configured)):
+            try:
+                active.add(name.stat().st_ino)
+            except FileNotFoundError:
+                pass
+        return [path for path in closed_files(self.configured) if path.stat().st_ino not in active]
+
     def once(self) -> None:
         """Expire what is too old, then compress the rest (oldest first)."""
         if self.policy.keep_days > 0:
             limit = time.time() - self.policy.keep_days * 86400
-            for path in closed_files(self.configured):
+            for path in self._closed():
                 if self._halt.is_set():
                     return
                 if path.stat().st_mtime < limit:
@@ -285,7 +295,7 @@ class Housekeeper(threading.Thread):
                     self.expired += 1
                     log.info("expired %s (older than %g days)", path.name, self.policy.keep_days)
         if self.policy.compress:
-            for path in closed_files(self.configured):
+            for path in self._closed():
                 if self._halt.is_set():
                     return
                 if path.suffix != ".gz" and compress_file(path, self._halt) is not None:
