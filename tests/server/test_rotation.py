@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -279,3 +280,18 @@ def test_another_header_and_rotation_share_one_naming_scheme(server_factory, tmp
     rows = [row for path in [*closed_files(server.csv_path), active] for row in file_rows(path)]
     assert stored_keys(rows) == [("s1", i) for i in range(110)]
     assert stored_keys(file_rows(active))[-1] == ("s1", 109)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ('"csv_rotate": "weekly"', "key 'csv_rotate' must be one of 'none', 'hourly', 'daily'"),
+    ('"csv_max_bytes": 100', "key 'csv_max_bytes' must be 0 (no limit) or an integer >= 4096"),
+    ('"csv_keep_days": -1', "key 'csv_keep_days' must be a number >= 0"),
+    ('"csv_compress": "yes"', "key 'csv_compress' must be true or false"),
+])
+def test_bad_rotation_settings_fail_with_one_line(tmp_path: Path, setting: str, expected: str) -> None:
+    config = tmp_path / "server.json"
+    config.write_text('{"ip": "127.0.0.1", "port": 5000, ' + setting + "}")
+    result = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "launch_server.py"), "--config",
+                             str(config)], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert result.returncode == 2 and expected in result.stderr and str(config) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
