@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The report: a summary table and plots of the readings in whc_data.csv.
 
-Run it with ``python3 report.py [whc_data.csv]`` (``--help`` for options). It reads the CSV twice as a
-stream, in bounded memory whatever its size, prints a summary per unit and writes summary.csv,
+Run it with ``python3 report.py [whc_data.csv]`` (``--help`` for options). It reads the CSV (with its
+closed files, or several files, or a PostgreSQL table) twice as a stream, in bounded memory whatever
+its size, prints a summary per unit and writes summary.csv,
 summary.md and one PNG per unit to ``report/`` beside the CSV. The PNGs need matplotlib
 (``pip install -r requirements-report.txt``); everything else needs only the standard library.
 """
@@ -14,24 +15,32 @@ import re
 import sys
 from pathlib import Path
 
-from whc import __version__
-from whc.exc import ReportError
+from whc import __version__, config
+from whc.exc import ConfigError, ReportError
 from whc.reporting import plots, tables
 from whc.reporting.build import PASSES, Options, Report, build_report
+from whc.reporting.files import open_stream
+from whc.reporting.pgstream import PostgresStream
 from whc.reporting.progress import Progress
-from whc.reporting.stream import CsvStream, parse_window_time
+from whc.reporting.stream import Stream, parse_window_time
 
 ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="report.py", description=__doc__.splitlines()[0])
-    parser.add_argument("csv", nargs="?", metavar="CSV",
-                        help="the readings (default: whc_data.csv here, else beside report.py)")
+    parser.add_argument("csv", nargs="*", metavar="CSV",
+                        help="the readings: a CSV (with its closed files whc_data-<time>.csv[.gz]), several files or "
+                             "globs, or a server.json (its csv, or its PostgreSQL table); default: whc_data.csv here, "
+                             "else beside report.py")
+    parser.add_argument("--postgres", metavar="DSN", help="read the PostgreSQL sink's table instead (needs psycopg)")
+    parser.add_argument("--table", default="whc_readings", metavar="NAME",
+                        help="the table for --postgres (default whc_readings)")
     parser.add_argument("--since", metavar="TIME", help="only readings at or after TIME (ISO 8601; no offset = UTC)")
     parser.add_argument("--until", metavar="TIME", help="only readings before TIME (ISO 8601; no offset = UTC)")
     parser.add_argument("--unit", action="append", metavar="SH_ID", help="only this unit (repeatable)")
-    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: report/ beside the CSV)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where to write the report (default: report/ beside the CSV; here for PostgreSQL)")
     parser.add_argument("--gap-factor", type=float, default=5.0, metavar="N",
                         help="a gap is no reading for more than N median intervals (default 5)")
     parser.add_argument("--no-plots", action="store_true", help="write the summary only, no PNGs")
@@ -42,6 +51,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def default_csv() -> Path:
     here = Path("whc_data.csv")
     return here if here.exists() else ROOT / "whc_data.csv"
+
+
+def open_source(args: argparse.Namespace) -> Stream:
+    """What to read: the table of --postgres, what a server.json names, or CSV files; ReportError if unusable."""
+    if args.postgres:
+        if args.csv:
+            raise ReportError("give either --postgres or CSV files, not both")
+        return PostgresStream(args.postgres, args.table)
+    if len(args.csv) == 1 and args.csv[0].endswith(".json"):
+        try:
+            settings = config.load(args.csv[0])
+            if settings["sink"] == "postgres":
+                return PostgresStream(settings.secret("postgres_dsn") or "", settings["postgres_table"])
+        except ConfigError as exc:
+            raise ReportError(str(exc)) from None
+        return open_stream([str(settings.resolve("csv"))])
+    return open_stream(args.csv or [str(default_csv())])
 
 
 def options_from(args: argparse.Namespace, plots_wanted: bool) -> Options:
@@ -78,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     no_plots_reason = None if args.no_plots else plots.unavailable()
     try:
         options = options_from(args, plots_wanted=not args.no_plots and no_plots_reason is None)
-        stream = CsvStream(Path(args.csv) if args.csv else default_csv())
+        stream = open_source(args)
     except (ValueError, ReportError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2

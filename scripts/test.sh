@@ -15,6 +15,7 @@ command -v nc >/dev/null || need_apt netcat-openbsd || true
 command -v npm >/dev/null || need_apt nodejs npm || true
 bash scripts/unpack_syslog_ng.sh >/dev/null || true
 bash scripts/install_node_red.sh >/dev/null || true
+command -v logrotate >/dev/null || need_apt logrotate || true  # for the SIGHUP test in tests/server/test_rotation.py
 "$PY" -m ruff check .
 [ "$#" -gt 0 ] && exec "$PY" -m pytest "$@"
 status=0

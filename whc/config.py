@@ -130,6 +130,12 @@ def _servers(value: Any) -> tuple[tuple[str, int], ...]:
     return tuple(servers)
 
 
+def _size_limit(value: Any) -> int:
+    if type(value) is not int or not (value == 0 or value >= 4096):
+        raise ValueError("must be 0 (no limit) or an integer >= 4096 (bytes)")
+    return value
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 KEYS: tuple[Key, ...] = (
@@ -164,6 +170,15 @@ KEYS: tuple[Key, ...] = (
         _str, "server"),
     Key("tls_match_sh_id", False, "With mutual TLS: every reading's sh_id must equal the client certificate's common "
         "name or a DNS name in it.", _bool, "server"),
+    # --- CSV rotation, compression and expiry (issue 12) ---
+    Key("csv_rotate", "none", 'none: one CSV that grows; "hourly" or "daily": a new file on each UTC hour or day.',
+        _choice("none", "hourly", "daily"), "server"),
+    Key("csv_max_bytes", 0, "0: no size limit; otherwise a new file before the CSV would pass this size "
+        "(at least 4096).", _size_limit, "server"),
+    Key("csv_compress", False, "Gzip closed CSV files in the background (never on the ingest path).", _bool,
+        "server"),
+    Key("csv_keep_days", 0, "0: keep every closed CSV file; otherwise delete closed files older than this.",
+        _number(0), "server"),
     Key("sink", "csv", "Where readings go: csv (the default) or postgres.", _choice("csv", "postgres"), "server"),
     Key("postgres_dsn", None, "PostgreSQL connection string (libpq form), for sink postgres.", _str, "server"),
     Key("postgres_dsn_file", None, "File holding the connection string instead (keeps the password out of "

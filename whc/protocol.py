@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from . import clock
 from .columns import NAMES, SENSOR_COLUMNS
 from .exc import ProtocolError
 
@@ -70,8 +71,8 @@ def format_time(moment: datetime) -> str:
 
 
 def utc_now() -> str:
-    """The current time in the form of ``format_time``."""
-    return format_time(datetime.now(UTC))
+    """The current time in the form of ``format_time`` (``whc.clock``'s, which tests can move)."""
+    return format_time(clock.utc_datetime())
 
 
 def valid_id(value: object) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .progress import Progress
-from .stream import CsvStream, Invalid, Layout, TimeParser
+from .stream import CsvStream, Invalid, Layout, Stream, TimeParser
 from .summary import GapFinder, UnitAccumulator, UnitSummary, gap_threshold
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ class _Skipped:
     other_units: int = 0
 
 
-def build_report(path: Path | CsvStream, options: Options = Options(), progress: Progress | None = None) -> Report:
+def build_report(path: Path | Stream, options: Options = Options(), progress: Progress | None = None) -> Report:
     """Read ``path`` twice and summarise it per unit (see the module docstring)."""
-    stream = path if isinstance(path, CsvStream) else CsvStream(Path(path))
+    stream = CsvStream(Path(path)) if isinstance(path, (str, Path)) else path
     try:
         accumulators, skipped, invalid, dateless = _pass_one(stream, options, progress)
         summaries = [accumulators[unit].summary() for unit in sorted(accumulators)]
@@ -78,7 +78,7 @@ def build_report(path: Path | CsvStream, options: Options = Options(), progress:
                   skipped.other_units, dateless, envelopes)
 
 
-def _pass_one(stream: CsvStream, options: Options, progress: Progress | None
+def _pass_one(stream: Stream, options: Options, progress: Progress | None
               ) -> tuple[dict[str, UnitAccumulator], _Skipped, Invalid, bool]:
     parser, recv_parser, skipped = TimeParser(), TimeParser(), _Skipped()
     accumulators: dict[str, UnitAccumulator] = {}
@@ -90,7 +90,7 @@ def _pass_one(stream: CsvStream, options: Options, progress: Progress | None
     return accumulators, skipped, stream.invalid, parser.dateless
 
 
-def _pass_two(stream: CsvStream, options: Options, summaries: list[UnitSummary],
+def _pass_two(stream: Stream, options: Options, summaries: list[UnitSummary],
               progress: Progress | None) -> dict[str, Envelope]:
     finders: dict[str, GapFinder] = {}
     for summary in summaries:
@@ -114,7 +114,7 @@ def _pass_two(stream: CsvStream, options: Options, summaries: list[UnitSummary],
     return collector.finish() if collector is not None else {}
 
 
-def _selected(stream: CsvStream, options: Options, parser: TimeParser, skipped: _Skipped,
+def _selected(stream: Stream, options: Options, parser: TimeParser, skipped: _Skipped,
               progress: Progress | None, number: int) -> Iterator[tuple[str, float, list[str]]]:
     """(unit, time, row) of every usable row in the window; the others are counted."""
     if progress is not None:

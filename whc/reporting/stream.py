@@ -7,10 +7,13 @@ Rows with the wrong number of cells are counted (with the first line number) and
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Protocol
 
 from ..columns import COLUMNS, NAMES, ORIGINAL_HEADER, SENSOR_GROUPS
 from ..exc import ReportError
@@ -45,13 +48,22 @@ class Layout:
         return found
 
 
+def open_text(path: Path) -> tuple[io.TextIOWrapper, io.BufferedReader]:
+    """``path`` as text (gunzipped if it ends in .gz) and the raw file under it (whose ``tell`` is progress)."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the text wrapper
+    binary = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+    return text, raw
+
+
 def read_layout(path: Path) -> Layout:
     """The layout of ``path`` from its first line: a header naming ``time`` and ``sh_id``, or a first reading."""
     try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as file:
-            first = next(csv.reader([file.readline()]), [])
-    except OSError as exc:
-        raise ReportError(f"{path}: {exc.strerror or exc}") from None
+        text, raw = open_text(path)
+        with raw, text:
+            first = next(csv.reader([text.readline()]), [])
+    except (OSError, EOFError) as exc:
+        raise ReportError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
     if not first:
         raise ReportError(f"{path}: empty file, no header")
     if "time" in first and "sh_id" in first:
@@ -190,14 +202,15 @@ class CsvStream:
         """
         self.invalid = Invalid()
         width = self.layout.width
-        with open(self.path, newline="", encoding="utf-8-sig", errors="replace") as file:
+        file, raw = open_text(self.path)
+        with raw, file:
             if self.layout.has_header:
                 file.readline()
 
             def lines() -> Iterator[str]:
                 while chunk := file.readlines(CHUNK_BYTES):
                     if on_progress is not None:
-                        on_progress(file.buffer.tell())
+                        on_progress(raw.tell())
                     yield from chunk
 
             reader = self._reader = csv.reader(lines())
@@ -207,3 +220,17 @@ class CsvStream:
                     yield row
                 elif row:  # a blank line is no reading and no harm
                     self.invalid.add("wrong number of cells", self.line)
+
+
+class Stream(Protocol):
+    """What a report reads: one CSV, several (``files.MultiStream``) or a table (``pgstream.PostgresStream``)."""
+
+    path: Path
+    size: int
+    layout: Layout
+    invalid: Invalid
+
+    @property
+    def line(self) -> int: ...
+
+    def rows(self, on_progress: Callable[[int], None] | None = None) -> Iterator[list[str]]: ...

@@ -101,6 +101,7 @@ class Server:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.committer.request_reopen())  # after an external logrotate
 
     def _shutdown(self) -> int:
         deadline = time.monotonic() + SHUTDOWN_SECONDS

@@ -12,11 +12,14 @@ from ..exc import StorageError
 class AppendFile:
     """Stage bytes, then ``commit`` them durably; a failed commit truncates back and keeps them staged."""
 
-    def __init__(self, path: Path, private: bool = False) -> None:
-        """Open (or create) ``path``; ``private`` files are readable by their owner only (0600)."""
+    def __init__(self, path: Path, fd: int | None = None, private: bool = False) -> None:
+        """Open ``path`` for appending, or adopt ``fd`` (already open for appending at ``path``);
+        ``private`` files are readable by their owner only (0600)."""
         self.path = path
-        created = not path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600 if private else 0o644)
+        created = fd is None and not path.exists()
+        if fd is None:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600 if private else 0o644)
+        self._fd = fd
         if private:
             os.fchmod(self._fd, 0o600)  # also a file an older version created 0644
         self.size = os.fstat(self._fd).st_size
@@ -27,6 +30,18 @@ class AppendFile:
     @property
     def staged(self) -> bool:
         return bool(self._staged)
+
+    @property
+    def staged_bytes(self) -> int:
+        return sum(map(len, self._staged))
+
+    def take_staged(self) -> list[bytes]:
+        """Hand over what is staged (to stage it in another file instead)."""
+        staged, self._staged = self._staged, []
+        return staged
+
+    def inode(self) -> int:
+        return os.fstat(self._fd).st_ino
 
     def append(self, data: bytes) -> None:
         """Stage ``data``; nothing reaches the file before ``commit``."""

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 10.0
 MAX_BATCHES_PER_COMMIT = 4096
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0
+IDLE_TICK = 1.0  # seconds between the sink's housekeeping calls while nothing arrives
 
 
 class Committer(threading.Thread):
@@ -40,6 +41,7 @@ class Committer(threading.Thread):
         self._queue: deque[Batch] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        self._reopen = False
         self.written = 0
         self.duplicates = 0
         self.rejected = 0
@@ -51,6 +53,12 @@ class Committer(threading.Thread):
             self._queue.append(batch)
             if len(self._queue) == 1:
                 self._cond.notify()
+
+    def request_reopen(self) -> None:
+        """Close and reopen the files by name between two commits (SIGHUP)."""
+        with self._cond:
+            self._reopen = True
+            self._cond.notify()
 
     def stop(self, timeout: float) -> bool:
         """Commit what is queued, then end; False if that did not finish within ``timeout``."""
@@ -77,12 +85,18 @@ class Committer(threading.Thread):
         last_checkpoint = time.monotonic()
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
+                if not self._queue and not self._stopping and not self._reopen:
+                    self._cond.wait(IDLE_TICK)
+                reopen, self._reopen = self._reopen, False
+                if not self._queue and self._stopping:
                     break
                 count = min(len(self._queue), MAX_BATCHES_PER_COMMIT)
                 batches = [self._queue.popleft() for _ in range(count)]
+            if reopen:
+                self._reopen_files()
+            if not batches:
+                self._maintain()
+                continue
             self._commit(batches)
             self.on_commit(batches)
             if time.monotonic() - last_checkpoint > CHECKPOINT_EVERY:
@@ -118,6 +132,19 @@ class Committer(threading.Thread):
         self.written += written
         self.duplicates += duplicates
         self.rejected += rejected
+
+    def _reopen_files(self) -> None:
+        try:
+            self.sink.reopen()
+            self.rejects.reopen()
+        except (StorageError, OSError) as exc:  # the old files stay in use (the sink keeps them if it can)
+            log.error("reopening files failed: %s", exc)
+
+    def _maintain(self) -> None:
+        try:
+            self.sink.maintain()
+        except (StorageError, OSError) as exc:
+            log.warning("sink housekeeping failed (retried): %s", exc)
 
     def _checkpoint(self) -> None:
         try:

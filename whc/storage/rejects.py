@@ -36,5 +36,11 @@ class RejectsLog:
     def commit(self) -> None:
         self.file.commit()
 
+    def reopen(self) -> None:
+        """Start appending to the file now at the path (after an external logrotate); call between commits."""
+        fresh = AppendFile(self.file.path)
+        self.file.close()
+        self.file = fresh
+
     def close(self) -> None:
         self.file.close()

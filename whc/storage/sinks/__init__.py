@@ -79,6 +79,12 @@ class Sink(ABC):
     def checkpoint(self) -> None:  # noqa: B027 - optional hook
         """Persist cheap-to-rebuild state (called now and then after a commit)."""
 
+    def maintain(self) -> None:  # noqa: B027 - optional hook
+        """Housekeeping between commits while idle (e.g. closing a file whose hour is over)."""
+
+    def reopen(self) -> None:  # noqa: B027 - optional hook
+        """Close and reopen files by name (SIGHUP, after an external logrotate)."""
+
     @abstractmethod
     def close(self) -> None:
         """Checkpoint and release files or connections."""
