@@ -65,7 +65,7 @@ class Sender:
         next_stats = time.monotonic() + stats_every
         self._last = (0, time.monotonic(), 0)
         while not self._stop.wait(settings["fsync_interval"]):
-            buffer.flush(spill_all=not forwarder.connected)
+            buffer.spill(spill_all=not forwarder.connected)
             healthy = forwarder.connected and not buffer.spool.segments and buffer.disk_error is None
             self.display.set_ok() if healthy else self.display.set_trouble()
             failure = self._failure()

@@ -55,7 +55,7 @@ def test_no_disk_writes_while_acks_keep_up(tmp_path: Path) -> None:
     for _ in range(20):
         fill(buffer, 5)
         buffer.ack(buffer.end)
-        buffer.flush()
+        buffer.spill()
     assert not list(tmp_path.glob("seg-*"))
     assert (tmp_path / "state.json").stat().st_mtime_ns == state_before
 
@@ -63,19 +63,19 @@ def test_no_disk_writes_while_acks_keep_up(tmp_path: Path) -> None:
 def test_spill_then_read_across_spool_and_memory(tmp_path: Path) -> None:
     buffer = make(tmp_path)
     fill(buffer, 50)
-    buffer.flush(spill_all=True)
+    buffer.spill(spill_all=True)
     fill(buffer, 50)
     assert len(buffer.spool.segments) == 1
     assert seqs(read_all(buffer)) == list(range(100))
     buffer.ack(60)
-    buffer.flush()
+    buffer.spill()
     assert not buffer.spool.segments, "acked segments are deleted"
 
 
 def test_memory_limit_spills_oldest(tmp_path: Path) -> None:
     buffer = make(tmp_path, memory=30)
     fill(buffer, 100)
-    buffer.flush()
+    buffer.spill()
     assert buffer.spool.end == 70 and len(buffer._memory) == 30
     assert seqs(buffer.read(0, 1000)[1])[:3] == [0, 1, 2]
 
@@ -95,7 +95,7 @@ def test_clean_restart_resumes_session_backlog_and_seq(tmp_path: Path) -> None:
 def test_unclean_restart_keeps_spooled_readings_and_starts_a_new_session(tmp_path: Path) -> None:
     buffer = make(tmp_path)
     fill(buffer, 20)
-    buffer.flush(spill_all=True)  # then "power cut": no close()
+    buffer.spill(spill_all=True)  # then "power cut": no close()
     segment = next(tmp_path.glob("seg-*"))
     with open(segment, "ab") as file:
         file.write(b'{"torn": ')
@@ -112,7 +112,7 @@ def test_full_spool_drops_oldest_and_counts(tmp_path: Path) -> None:
     buffer = make(tmp_path, max_bytes=2**16)
     for _ in range(12):
         fill(buffer, 100)
-        buffer.flush(spill_all=True)
+        buffer.spill(spill_all=True)
     assert buffer.spool.size <= 2**16
     assert buffer.dropped > 0
     remaining = seqs(read_all(buffer, buffer.acked))
@@ -150,12 +150,12 @@ def test_a_spool_that_cannot_be_written_keeps_readings_in_memory_then_counts_dro
     """Found in review: a full or failing card raised out of flush() and stopped the sender."""
     buffer = make(tmp_path / "spool", memory=50)
     fill(buffer, 10)
-    buffer.flush(spill_all=True)
+    buffer.spill(spill_all=True)
     segment = buffer.spool.segments[0].path
     segment.unlink()
     segment.mkdir()  # appending to it now fails with a real OSError (root ignores permissions)
     fill(buffer, 40)
-    buffer.flush(spill_all=True)  # must not raise
+    buffer.spill(spill_all=True)  # must not raise
     assert buffer.disk_error is not None and buffer.dropped == 0
     fill(buffer, 30)
     assert len(buffer._memory) == 50 and buffer.dropped == 20, "beyond memory_readings, new ones are counted"

@@ -41,7 +41,7 @@ def spooled(folder: Path, count: int = TOTAL) -> tuple[Buffer, list[Path]]:
     for _ in range(count):
         buffer.add({"time": "2026-01-01T00:00:00.000000Z", "sh_id": "rpi01", "acc_x": 0.5})
         if buffer.end % 50 == 0:
-            buffer.flush(spill_all=True)
+            buffer.spill(spill_all=True)
     buffer.close()
     segments = sorted(folder.glob("seg-*.jsonl"))
     assert len(segments) >= count // 80
@@ -158,7 +158,7 @@ def test_state_older_than_the_spool_never_reuses_seq_numbers(tmp_path: Path, cap
     assert again.session == first.session
     for _ in range(300):
         again.add({"sh_id": "rpi01"})
-    again.flush(spill_all=True)  # then the power goes and state.json comes back as it was
+    again.spill(spill_all=True)  # then the power goes and state.json comes back as it was
     (tmp_path / "state.json").write_bytes(old)
     with caplog.at_level(logging.WARNING):
         third = make(tmp_path)
@@ -214,19 +214,19 @@ def test_a_read_only_spool_keeps_readings_in_memory_and_recovers(tmp_path: Path,
         buffer = make(folder, memory=100)
         for _ in range(150):
             buffer.add({"sh_id": "rpi01"})
-        buffer.flush(spill_all=True)
+        buffer.spill(spill_all=True)
         read_only(folder)
         buffer.ack(120)  # the acknowledged segment cannot be deleted: retried, never raised
         for _ in range(100):
             buffer.add({"sh_id": "rpi01"})
-        buffer.flush(spill_all=True)
+        buffer.spill(spill_all=True)
         assert buffer.disk_error is not None and len(buffer._memory) == 100 and buffer.dropped == 0
         for _ in range(10):
             buffer.add({"sh_id": "rpi01"})
         assert buffer.dropped == 10, "beyond memory_readings, new ones are counted"
         read_only(folder, False)
         with caplog.at_level(logging.WARNING):
-            buffer.flush(spill_all=True)
+            buffer.spill(spill_all=True)
         assert buffer.disk_error is None and "spool works again" in caplog.text
         assert read_all(buffer) == list(range(120, 250))
         buffer.close()
@@ -239,7 +239,7 @@ def test_a_full_spool_file_system_is_no_crash(tmp_path: Path) -> None:
         for _ in range(2000):
             buffer.add({"sh_id": "rpi01", "pad": "x" * 100})
             if buffer.end % 100 == 0:
-                buffer.flush(spill_all=True)
+                buffer.spill(spill_all=True)
         assert buffer.disk_error is not None and "No space" in buffer.disk_error
         assert buffer.dropped > 0
         got = read_all(buffer)

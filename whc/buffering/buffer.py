@@ -2,9 +2,10 @@
 
 Positions number every reading the buffer ever held. The spool holds the older unacked
 part, memory the newer; the forwarder reads from ``acked`` onwards and acks positions.
-Sampling only ever takes the lock for a list append: it never waits on disk or network.
+Sampling holds the lock only to number a reading, encode it and append it: it never waits on
+disk or network.
 Disk errors never leave this class: a spool that cannot be written keeps readings in memory
-(up to ``memory_readings``), retries every operation at each ``flush`` and says so in ``disk_error``.
+(up to ``memory_readings``), retries every operation at each ``spill`` and says so in ``disk_error``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ class Buffer:
         self._memory: deque[tuple[float, bytes]] = deque()  # (monotonic time added, line); positions follow the spool
         self._dropped = 0
         self.disk_error: str | None = None
-        self.added = 0
-        self.spilled = 0
         self.wake: threading.Event = threading.Event()
         existed = _holds_anything(folder)
         state, problem = state_file.read(folder)
@@ -97,7 +96,6 @@ class Buffer:
                 self._dropped += 1  # nowhere to keep it; its seq stays unused, so the gap shows
                 return
             self._memory.append((time.monotonic(), (json.dumps(reading, separators=(",", ":")) + "\n").encode()))
-            self.added += 1
         self.wake.set()
 
     # --- the forwarder's side ---------------------------------------------------------------
@@ -174,7 +172,7 @@ class Buffer:
                     count, start, end - 1, file, why, self._dropped)
 
     # --- housekeeping (main thread) ---------------------------------------------------------
-    def flush(self, spill_all: bool = False) -> None:
+    def spill(self, spill_all: bool = False) -> None:
         """Spill readings waiting longer than ``fsync_interval`` (or all) to the spool; enforce its limit.
 
         Retries whatever failed before (deletes, state), so a card that works again is used again.
@@ -202,7 +200,6 @@ class Buffer:
                     for _ in range(still):
                         self._memory.popleft()
                     self._memory_start += still
-                    self.spilled += count
         with self._lock:
             before = len(self.spool.segments)
             self.spool.discard_before(self.acked)
@@ -249,7 +246,7 @@ class Buffer:
 
     def close(self) -> None:
         """Put every unacknowledged reading on disk; mark the state clean only if that worked."""
-        self.flush(spill_all=True)
+        self.spill(spill_all=True)
         with self._lock:
             left = len(self._memory)
             if left:
@@ -262,7 +259,7 @@ class Buffer:
 
     # --- state ------------------------------------------------------------------------------
     def _write_state(self, clean: bool) -> OSError | None:
-        """Save the state durably; the error (logged, retried at the next flush) if the card refuses."""
+        """Save the state durably; the error (logged, retried at the next spill) if the card refuses."""
         with self._lock:
             state = {"session": self.session, "next_seq": self.next_seq, "acked": self.acked,
                      "end": max(self.spool.end or 0, self._memory_start if not self._memory else 0),
@@ -271,7 +268,7 @@ class Buffer:
         try:
             state_file.write(self.folder, state)
             return None
-        except OSError as exc:  # a full card must not stop sampling; the next flush tries again
+        except OSError as exc:  # a full card must not stop sampling; the next spill tries again
             self._state_dirty = True
             if self.disk_error is None:  # while the spool fails, one line says so, not one per attempt
                 log.error("cannot save %s: %s", self.folder / STATE_FILE, exc)

@@ -112,8 +112,6 @@ class PostgresSink(Sink):
         self._sorted = True
         self._unsure: tuple[int, int, int] | None = None  # (xid, inserted, quarantined) of a COMMIT lost midway
         self.commit_duplicates = 0  # resends the last commit found already in the table
-        self.duplicates = 0
-        self.quarantined = 0
         self._build_statements()
         try:
             self._connect(START_CONNECT_TIMEOUT)
@@ -174,8 +172,6 @@ class PostgresSink(Sink):
     # --- helpers ----------------------------------------------------------------------------
     def _done(self, inserted: int, quarantined: int) -> int:
         self.commit_duplicates = len(self._lines) - inserted - quarantined
-        self.duplicates += self.commit_duplicates
-        self.quarantined += quarantined
         self._lines = []
         return inserted
 
