@@ -27,6 +27,7 @@ from ..tls import server_context
 from .access import certificate_names
 from .allowlist import Allowlist, RateLimitedLog, normalise_ip
 from .handler import Handler
+from .limits import raise_open_files
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Server:
         self.allowlist = Allowlist(config["allowed_ips"])
         self.max_line_bytes: int = config["max_line_bytes"]
         self.max_connections: int = config["max_connections"]
+        if (too_few_files := raise_open_files(self.max_connections)) is not None:
+            log.warning("%s", too_few_files)
         self.max_per_ip: int = config["max_connections_per_ip"]
         self.idle_timeout: float = config["idle_timeout"]
         self.token = token.encode("utf-8") if (token := config.secret("token")) else None
