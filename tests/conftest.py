@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from harness import SenderProcess, ServerProcess
 
+from whc.parsers import PARSERS
+
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator:
@@ -40,6 +42,12 @@ def sender_factory() -> Iterator:
         if sender.proc is not None and sender.proc.poll() is None:
             sender.proc.kill()
             sender.proc.wait(10)
+
+
+@pytest.fixture(params=sorted(PARSERS))
+def parser_name(request) -> str:
+    """Each line parser in turn (tests that take this run once per parser)."""
+    return request.param
 
 
 @pytest.fixture

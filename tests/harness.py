@@ -83,12 +83,13 @@ class ServerProcess(_Process):
     def rejects_path(self) -> Path:
         return self.csv_path.with_name(self.csv_path.stem + ".rejects.jsonl")
 
-    def start(self, *extra: str, wait: bool = True, preexec: Callable[[], None] | None = None) -> ServerProcess:
+    def start(self, *extra: str, wait: bool = True, preexec: Callable[[], None] | None = None,
+              env: dict[str, str] | None = None) -> ServerProcess:
         self.stderr = open(self.stderr_path, "a")
         self._log_from = self.stderr_path.stat().st_size
         self.proc = subprocess.Popen(
             [PYTHON, str(ROOT / "launch_server.py"), "--config", str(self.config_path), *extra],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=self.folder, preexec_fn=preexec,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=self.folder, preexec_fn=preexec, env=env,
         )
         if wait:
             wait_for(self.listening, 15, what="server to listen")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..exc import ConfigError
+from ..parsers import choose as choose_parser
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
@@ -74,6 +75,8 @@ class Server:
                     if config["tls_cert_file"] else None)
         self.match_sh_id: bool = config["tls_match_sh_id"]
         self.max_pending: int = config["max_pending_bytes"]
+        self.parser = choose_parser(config["parser"])
+        self.parse = self.parser.parse
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
         self.address = self.listener.getsockname()
@@ -103,6 +106,7 @@ class Server:
             ("TLS", self.tls is not None), ("client certificates", self.tls is not None and
                                            self.tls.verify_mode == ssl.CERT_REQUIRED),
             ("sh_id must match the certificate", self.match_sh_id), ("token", self.token is not None)] if on)
+        log.info("parser: %s", self.parser.describe())
         log.info("listening on %s port %d (%s); allowed: %s", self.address[0], self.address[1],
                  security or "plain TCP, no token", ", ".join(str(n) for n in self.allowlist.networks))
         stats_every = self.config["stats_interval"]
@@ -199,7 +203,8 @@ class Server:
                     log.warning("refused %s: %s%s", ip, reason, f" ({more} more since last logged)" if more else "")
                 continue
             sock.setblocking(False)
-            handler = Handler(ip, self.max_line_bytes, self.committer.sink.encode, self.token)
+            handler = Handler(ip, self.max_line_bytes, self.committer.sink.encode, self.token,
+                              parse=self.parse)
             if self.tls is not None:
                 try:
                     sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
