@@ -192,3 +192,12 @@ def test_generated_lines_give_what_the_reference_gives(line: bytes) -> None:
     expected = outcome(reference, line)
     for name in sorted(PARSERS):
         assert outcome(load(name).parse, line) == expected, name
+
+
+def test_cells_are_in_column_order_with_null_for_missing_and_none() -> None:
+    reading = reference(VALID.replace(b'"acc_y":-0.99', b'"acc_y":null'), RECV_TIME, "10.0.0.1")
+    row = CsvSink.encode(reading)[2]
+    expected = {"time": "2026-11-24T12:00:00.123456Z", "sh_id": "rpi01", "ori_r": "1.5", "seq": "7", "session": "s1",
+                "recv_time": RECV_TIME, "src_ip": "10.0.0.1"}
+    assert row == ",".join(expected.get(name, "") for name in NAMES) + "\n"
+    assert copy_line(reading) == "\t".join(expected.get(name, "\\N") for name in NAMES) + "\n"
