@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,7 +226,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, action="append", help="repeatable; default 1, 4 and 64")
     parser.add_argument("--parser", action="append", help="server.json 'parser' for our server; repeatable "
                         "(default: the server's own default)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per row")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row (the median ratio is printed too)")
     args = parser.parse_args()
     parsers = args.parser or [None]
     print(f"machine: {machine()}", flush=True)
@@ -233,15 +234,24 @@ def main() -> None:
     print(f"load: {args.readings:,} readings of {size} bytes over loopback; peer: rsyslogd "
           f"(imtcp -> omfile, raw lines, no parsing, no fsync); ours: parse, validate, dedup, group commit, fsync",
           flush=True)
+    summary = []
     for connections in args.connections or [1, 4, 64]:
         data = payloads(args.readings, connections)
+        ratios: dict[str | None, list[float]] = {name: [] for name in parsers}
         for _ in range(args.repeat):
-            peer = run_peer(data, args.readings)
+            peer = run_peer(data, args.readings)  # measured next to ours each time: the load on the machine varies
             for name in parsers:
                 ours, cores = run_ours(data, args.readings, name)
-                label = f"ours ({name} parser)" if name else "ours"
-                print(f"{connections:3d} connections: {label} {ours:,.0f}/s at {cores:.2f} server cores, "
+                ratios[name].append(ours / peer)
+                print(f"{connections:3d} connections: {label(name)} {ours:,.0f}/s at {cores:.2f} server cores, "
                       f"rsyslog {peer:,.0f}/s, ratio {ours / peer:.3f}", flush=True)
+        summary += [f"{connections:3d} connections, {label(name)}: ratio median {statistics.median(r):.3f} "
+                    f"(range {min(r):.3f}-{max(r):.3f}, {len(r)} runs)" for name, r in ratios.items()]
+    print("summary (ours / rsyslog):", *summary, sep="\n", flush=True)
+
+
+def label(parser: str | None) -> str:
+    return f"ours ({parser} parser)" if parser else "ours"
 
 
 if __name__ == "__main__":
