@@ -182,8 +182,8 @@ def drive(port: int, data: list[bytes], hello: bytes | None, done: Callable[[], 
     return elapsed
 
 
-def run_peer(data: list[bytes], total: int) -> float:
-    """The peer's rate (lines/s) for this load, after checking its file holds every line exactly."""
+def run_peer(data: list[bytes], total: int) -> tuple[float, float]:
+    """The peer's rate (lines/s) and CPU µs per line, after checking its file holds every line exactly."""
     with tempfile.TemporaryDirectory(prefix="whc-peer-") as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -191,18 +191,20 @@ def run_peer(data: list[bytes], total: int) -> float:
         try:
             expected_bytes = sum(map(len, data))
             counter = LineCounter(out)
+            cpu_before = cpu_seconds(proc.pid)
             elapsed = drive(port, data, None, lambda: counter.count() >= total)
+            cpu = cpu_seconds(proc.pid) - cpu_before
         finally:
             stop(proc)
         size = out.stat().st_size
         if counter.count() != total or size != expected_bytes:
             raise SystemExit(f"rsyslog wrote {counter.lines} lines ({size} bytes), expected {total} "
                              f"({expected_bytes} bytes)")
-        return total / elapsed
+        return total / elapsed, cpu / total * 1e6
 
 
-def run_ours(data: list[bytes], total: int, parser: str | None) -> tuple[float, float]:
-    """Our rate (readings/s durably written to the CSV) and the server's CPU cores over the run."""
+def run_ours(data: list[bytes], total: int, parser: str | None) -> tuple[float, float, float]:
+    """Our rate (readings/s durably written to the CSV), server CPU cores over the run and CPU µs per reading."""
     with tempfile.TemporaryDirectory(prefix="whc-ours-") as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -217,7 +219,7 @@ def run_ours(data: list[bytes], total: int, parser: str | None) -> tuple[float, 
             stop(proc)
         if counter.count() != total:
             raise SystemExit(f"the server stored {counter.lines} rows, expected {total}")
-        return total / elapsed, cpu / elapsed
+        return total / elapsed, cpu / elapsed, cpu / total * 1e6
 
 
 def main() -> None:
@@ -238,15 +240,19 @@ def main() -> None:
     for connections in args.connections or [1, 4, 64]:
         data = payloads(args.readings, connections)
         ratios: dict[str | None, list[float]] = {name: [] for name in parsers}
+        cpu_ratios: dict[str | None, list[float]] = {name: [] for name in parsers}
         for _ in range(args.repeat):
-            peer = run_peer(data, args.readings)  # measured next to ours each time: the load on the machine varies
+            peer, peer_us = run_peer(data, args.readings)  # next to ours every time: the machine's load varies
             for name in parsers:
-                ours, cores = run_ours(data, args.readings, name)
+                ours, cores, ours_us = run_ours(data, args.readings, name)
                 ratios[name].append(ours / peer)
-                print(f"{connections:3d} connections: {label(name)} {ours:,.0f}/s at {cores:.2f} server cores, "
-                      f"rsyslog {peer:,.0f}/s, ratio {ours / peer:.3f}", flush=True)
-        summary += [f"{connections:3d} connections, {label(name)}: ratio median {statistics.median(r):.3f} "
-                    f"(range {min(r):.3f}-{max(r):.3f}, {len(r)} runs)" for name, r in ratios.items()]
+                cpu_ratios[name].append(peer_us / ours_us)
+                print(f"{connections:3d} connections: {label(name)} {ours:,.0f}/s at {cores:.2f} server cores "
+                      f"({ours_us:.1f} µs CPU per reading), rsyslog {peer:,.0f}/s ({peer_us:.2f} µs CPU per line), "
+                      f"ratio {ours / peer:.3f}", flush=True)
+        summary += [f"{connections:3d} connections, {label(name)}: rate ratio median {statistics.median(r):.3f} "
+                    f"(range {min(r):.3f}-{max(r):.3f}, {len(r)} runs); CPU-cost ratio (rsyslog's CPU per line / "
+                    f"ours) median {statistics.median(cpu_ratios[name]):.3f}" for name, r in ratios.items()]
     print("summary (ours / rsyslog):", *summary, sep="\n", flush=True)
 
 
