@@ -54,13 +54,14 @@ def _worker(args: tuple) -> dict:
     return loadgen.run(*args)
 
 
-def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int) -> None:
+def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int,
+             parser: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        proc = start_server(folder, port)
+        proc = start_server(folder, port, **({"parser": parser} if parser else {}))
         try:
             cpu_before = cpu_seconds(proc.pid)
             per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -81,7 +82,8 @@ def scenario(name: str, clients: int, seconds: float, rate: float | None, proces
         p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
         p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
         rate_text = "flat out" if rate is None else f"{rate:g}/s each"
-        print(f"{name}: {clients} clients, {rate_text}, {seconds:g} s: {rows} rows in CSV ({acked} acked), "
+        label = f"{name} ({parser} parser)" if parser else name
+        print(f"{label}: {clients} clients, {rate_text}, {seconds:g} s: {rows} rows in CSV ({acked} acked), "
               f"{rows / elapsed:,.0f} readings/s durably written, ack latency p50 {p50:.1f} ms p99 {p99:.1f} ms, "
               f"server CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), peak RSS {rss:.0f} MB", flush=True)
 
@@ -93,12 +95,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--rate", type=float, help="readings/s per client (fleet scenario)")
     parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--parser", help="server.json 'parser' (default: the server's own default)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
     if args.scenario in ("throughput", "all"):
-        scenario("throughput", args.clients or 64, args.seconds or 10, None, args.processes)
+        scenario("throughput", args.clients or 64, args.seconds or 10, None, args.processes, args.parser)
     if args.scenario in ("fleet", "all"):
-        scenario("fleet", args.clients or 1000, args.seconds or 60, args.rate or 10, args.processes)
+        scenario("fleet", args.clients or 1000, args.seconds or 60, args.rate or 10, args.processes, args.parser)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from harness import SenderProcess, ServerProcess
 
+from whc.parsers import PARSERS
+
 # Senders started by tests lock a HAT of their own, never the machine's (/run/lock), which a real sender may hold.
 os.environ.setdefault("WHC_HAT_LOCK_DIR", tempfile.mkdtemp(prefix="whc-hat-lock-"))
 
@@ -45,6 +47,12 @@ def sender_factory() -> Iterator:
         if sender.proc is not None and sender.proc.poll() is None:
             sender.proc.kill()
             sender.proc.wait(10)
+
+
+@pytest.fixture(params=sorted(PARSERS))
+def parser_name(request) -> str:
+    """Each line parser in turn (tests that take this run once per parser)."""
+    return request.param
 
 
 @pytest.fixture

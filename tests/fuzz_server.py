@@ -2,7 +2,7 @@
 """Fuzz run of the server's line handling: mutated and random inputs through framing, parsing,
 validation and CSV encoding, checking every property in tests/fuzzing.py.
 
-    python3 tests/fuzz_server.py --inputs 1000000 [--seed 1]
+    python3 tests/fuzz_server.py --inputs 1000000 [--seed 1] [--parser stdlib|msgspec]
 
 Prints how many inputs ran and what came of them; any failure prints the input and exits 1.
 """
@@ -21,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzzing import check  # noqa: E402
+
+from whc.parsers import PARSERS  # noqa: E402
 
 SEEDS = [
     json.dumps({"time": "2026-11-24T12:00:00.123456Z", "sh_id": "rpi01", "ori_r": 1.5, "ori_p": 358.25,
@@ -72,6 +74,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--parser", choices=sorted(PARSERS), default="stdlib", help="line parser (whc/parsers)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # every rejected line would be logged
     rng = random.Random(args.seed)
@@ -80,14 +83,14 @@ def main() -> int:
     for index in range(args.inputs):
         chunks, limit = make_input(rng)
         try:
-            stored += check(chunks, limit)
+            stored += check(chunks, limit, args.parser)
         except Exception:
             print(f"FAILED on input {index}: chunks={chunks!r} max_line_bytes={limit}", file=sys.stderr)
             traceback.print_exc()
             return 1
     elapsed = time.monotonic() - started
-    print(f"fuzz: {args.inputs:,} inputs (seed {args.seed}), {stored:,} rows stored, 0 failures, "
-          f"{elapsed:.0f} s ({args.inputs / elapsed:,.0f} inputs/s)")
+    print(f"fuzz ({args.parser} parser): {args.inputs:,} inputs (seed {args.seed}), {stored:,} rows stored, "
+          f"0 failures, {elapsed:.0f} s ({args.inputs / elapsed:,.0f} inputs/s)")
     return 0
 
 

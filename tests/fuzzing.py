@@ -9,6 +9,7 @@ import csv
 import json
 
 from whc.columns import NAMES
+from whc.parsers import load
 from whc.serving.handler import Handler
 from whc.storage.sinks.csv import CsvSink
 
@@ -16,9 +17,10 @@ RECV_TIME = "2026-11-24T12:00:00.000000Z"
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
-def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True) -> tuple[Handler, list, list]:
+def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True,
+         parser: str = "stdlib") -> tuple[Handler, list, list]:
     """Run chunks through one connection's handler; return it with the rows and rejects it produced."""
-    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode)
+    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode, parse=load(parser).parse)
     rows: list = []
     rejects: list = []
     for chunk in chunks + ([b""] if eof else []):
@@ -31,9 +33,9 @@ def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True) -> t
     return handler, rows, rejects
 
 
-def check(chunks: list[bytes], max_line_bytes: int = 1024) -> int:
+def check(chunks: list[bytes], max_line_bytes: int = 1024, parser: str = "stdlib") -> int:
     """Assert the properties; return how many rows were stored."""
-    handler, rows, encoded_rejects = feed(chunks, max_line_bytes)
+    handler, rows, encoded_rejects = feed(chunks, max_line_bytes, parser=parser)
     rejects = [json.loads(record) for record in encoded_rejects]
     assert all(record.endswith(b"\n") and record.count(b"\n") == 1 for record in encoded_rejects)
     line_rejects = [r for r in rejects if r["line"] != 0]  # line 0: a refused hello

@@ -185,6 +185,9 @@ KEYS: tuple[Key, ...] = (
         "server.json).", _str, "server"),
     Key("postgres_table", "whc_readings", "Table the postgres sink writes (created on first start).",
         _identifier, "server"),
+    # --- ingest speed (issue 14) ---
+    Key("parser", "auto", "Line parser: auto (msgspec if installed, else stdlib), stdlib or msgspec; all give the "
+        "same rows and rejects.", _choice("auto", "stdlib", "msgspec"), "server"),
     # --- the sender (on each Pi) ---
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
     Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '

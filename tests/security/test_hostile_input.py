@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from whc.columns import NAMES
+from whc.parsers import PARSERS
 
 KEYS = st.sampled_from([*NAMES, "hello", "acks", "token"]) | st.text(max_size=12)
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
@@ -46,22 +47,25 @@ def streams(draw) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
+@pytest.mark.parametrize("parser", sorted(PARSERS))
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(streams(), st.sampled_from([256, 1024, 65536]))
-def test_line_handling_keeps_every_property(chunks: list[bytes], max_line_bytes: int) -> None:
-    check(chunks, max_line_bytes)
+@given(chunks=streams(), max_line_bytes=st.sampled_from([256, 1024, 65536]))
+def test_line_handling_keeps_every_property(parser: str, chunks: list[bytes], max_line_bytes: int) -> None:
+    check(chunks, max_line_bytes, parser)
 
 
-@given(st.lists(VALID_ISH.map(encode), min_size=1, max_size=5))
-def test_valid_readings_are_stored_with_their_values(lines: list[bytes]) -> None:
-    stored = check([b"\n".join(lines) + b"\n"])
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+@given(lines=st.lists(VALID_ISH.map(encode), min_size=1, max_size=5))
+def test_valid_readings_are_stored_with_their_values(parser: str, lines: list[bytes]) -> None:
+    stored = check([b"\n".join(lines) + b"\n"], parser=parser)
     assert stored <= len(lines)
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory) -> ServerProcess:
-    server = ServerProcess(tmp_path_factory.mktemp("hostile"), max_line_bytes=1024)
+@pytest.fixture(scope="module", params=sorted(PARSERS))
+def shared_server(tmp_path_factory, request) -> ServerProcess:
+    server = ServerProcess(tmp_path_factory.mktemp("hostile"), max_line_bytes=1024, parser=request.param)
     server.start()
+    assert f"parser: {request.param}" in server.log_text()
     yield server
     assert server.stop() == 0, "the server survived and stops cleanly"
 

@@ -6,13 +6,17 @@ import pytest
 
 from whc import protocol
 from whc.exc import ProtocolError
+from whc.parsers import load
 
 
-def parse(line: bytes) -> dict:
-    return protocol.parse_reading(protocol.decode_line(line), "2026-01-01T00:00:00.000000Z", "127.0.0.1")
+@pytest.fixture
+def parse(parser_name: str):
+    """Parse a line with each parser in turn (whc/parsers), as the server would."""
+    parser = load(parser_name)
+    return lambda line: parser.parse(line, "2026-01-01T00:00:00.000000Z", "127.0.0.1")
 
 
-def test_valid_reading_keeps_values_and_adds_server_fields() -> None:
+def test_valid_reading_keeps_values_and_adds_server_fields(parse) -> None:
     row = parse(b'{"sh_id": "rpi01", "acc_x": 0.5, "gyr_z": -3, "ori_r": null, "session": "s", "seq": 7}')
     assert row["acc_x"] == "0.5" and row["gyr_z"] == "-3" and row["ori_r"] is None, "numbers keep their text"
     assert (row["session"], row["seq"]) == ("s", 7)
@@ -20,14 +24,14 @@ def test_valid_reading_keeps_values_and_adds_server_fields() -> None:
     assert row["src_ip"] == "127.0.0.1"
 
 
-def test_time_is_normalised_to_utc_with_microseconds() -> None:
+def test_time_is_normalised_to_utc_with_microseconds(parse) -> None:
     assert parse(b'{"sh_id": "a", "time": "2026-03-01T01:30:00+01:00"}')["time"] == "2026-03-01T00:30:00.000000Z"
     assert parse(b'{"sh_id": "a", "time": "2026-03-01T00:30:00.123456Z"}')["time"] == "2026-03-01T00:30:00.123456Z"
     # found in review: an ISO week date of the canonical length must be normalised too
     assert parse(b'{"sh_id": "a", "time": "2026-W48-2T12:00:00.123456Z"}')["time"] == "2026-11-24T12:00:00.123456Z"
 
 
-def test_time_may_be_unix_seconds_stored_in_the_iso_form() -> None:
+def test_time_may_be_unix_seconds_stored_in_the_iso_form(parse) -> None:
     assert parse(b'{"sh_id": "a", "time": 1764072000.25}')["time"] == "2025-11-25T12:00:00.250000Z"
     assert parse(b'{"sh_id": "a", "time": 1764072000}')["time"] == "2025-11-25T12:00:00.000000Z"
     tie = parse(b'{"sh_id": "a", "time": 1.7640720001234565e9}')["time"]
@@ -36,7 +40,7 @@ def test_time_may_be_unix_seconds_stored_in_the_iso_form() -> None:
     assert parse(b'{"sh_id": "a", "time": 253402300799.999999}')["time"] == "9999-12-31T23:59:59.999999Z"
 
 
-def test_a_string_that_is_exactly_a_json_number_is_stored_as_that_text() -> None:
+def test_a_string_that_is_exactly_a_json_number_is_stored_as_that_text(parse) -> None:
     row = parse(b'{"sh_id": "a", "acc_z": "0.998", "acc_x": "-1.50E+3", "gyr_x": "0", "vibration": "2.5"}')
     assert (row["acc_z"], row["acc_x"], row["gyr_x"]) == ("0.998", "-1.50E+3", "0")
     assert row["extra"] == '{"vibration":2.5}'
@@ -58,7 +62,7 @@ def test_cut_objects_takes_only_complete_objects_off_the_front() -> None:
     assert protocol.cut_objects(b'{"a":"\xc3') == ([], b'{"a":"\xc3'), "a character cut in two waits for the rest"
 
 
-def test_unknown_numeric_keys_go_to_extra() -> None:
+def test_unknown_numeric_keys_go_to_extra(parse) -> None:
     assert parse(b'{"sh_id": "a", "vibration": 1.25, "note": null}')["extra"] == '{"vibration":1.25,"note":null}'
 
 
@@ -116,7 +120,7 @@ def test_unknown_numeric_keys_go_to_extra() -> None:
         (b"[" * 50000, "invalid JSON: maximum recursion depth"),  # found while adding framing: was uncaught
     ],
 )
-def test_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+def test_bad_lines_are_refused_with_a_reason(parse, line: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match=None) as caught:
         parse(line)
     assert reason in str(caught.value)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .. import protocol
 from ..exc import ProtocolError
+from ..parsers.stdlib import StdlibParser
 from ..storage import Batch, Row
 from ..storage.rejects import reject_record
 from .access import token_matches
@@ -31,9 +32,11 @@ class Handler:
     """
 
     def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
-                 token: bytes | None = None, identities: frozenset[str] | None = None) -> None:
+                 token: bytes | None = None, identities: frozenset[str] | None = None,
+                 parse: Callable[[bytes, str, str], protocol.Reading] = StdlibParser.parse) -> None:
         self.ip = ip
         self.encode = encode
+        self.parse = parse  # a line (without newline) to a reading, or ProtocolError (see whc/parsers)
         self.token = token  # required in the hello, if set
         self.identities = identities  # the names of the client's certificate, if sh_id must match them
         self.auth_failure: str | None = None  # why the client was refused; nothing more of it is kept
@@ -73,7 +76,7 @@ class Handler:
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
         batch = Batch(None, self.lines, len(data))
-        encode = self.encode
+        encode, parse = self.encode, self.parse
         chunk = self.partial + data if self.partial else data
         if self.at_start:
             chunk = self._drop_bom(chunk, eof)
@@ -112,7 +115,7 @@ class Handler:
                 self._reject(batch, recv_time, f"not stored: connection closing ({self.finished})", line)
                 continue
             try:
-                reading = protocol.parse_reading(protocol.decode_line(line), recv_time, self.ip)
+                reading = parse(line, recv_time, self.ip)
             except ProtocolError as exc:
                 if self._split(lines, index, line):
                     self.lines -= 1  # each piece counts as a line instead

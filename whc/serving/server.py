@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from ..config import Config
+from ..parsers import choose as choose_parser
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
@@ -23,6 +24,7 @@ from .allowlist import normalise_ip
 from .connection import WOULD_BLOCK, Connection
 from .gate import Gate
 from .handler import Handler
+from .limits import raise_open_files
 from .listener import bind
 from .waker import Waker
 
@@ -48,8 +50,12 @@ class Server:
         self.config = config
         self.gate = Gate(config)
         self.max_line_bytes: int = config["max_line_bytes"]
+        if (too_few_files := raise_open_files(config["max_connections"])) is not None:
+            log.warning("%s", too_few_files)
         self.idle_timeout: float = config["idle_timeout"]
         self.max_pending: int = config["max_pending_bytes"]
+        self.parser = choose_parser(config["parser"])
+        self.parse = self.parser.parse
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
         self.address = self.listener.getsockname()
@@ -68,6 +74,7 @@ class Server:
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self._waker, selectors.EVENT_READ, self._waker.drain)
+        log.info("parser: %s", self.parser.describe())
         log.info("listening on %s port %d %s", self.address[0], self.address[1], self.gate.describe())
         stats_every = self.config["stats_interval"]
         next_sweep = time.monotonic() + 1.0
@@ -158,7 +165,7 @@ class Server:
             admitted = self.gate.admit(sock, ip, now)
             if admitted is None:
                 continue
-            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token)
+            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token, parse=self.parse)
             conn = Connection(admitted, handler, self.selector, now, handshaking=self.gate.tls is not None)
             self.conns.add(conn)
             self.selector.register(admitted, selectors.EVENT_READ, conn)

@@ -24,16 +24,13 @@ SINKS: dict[str, str] = {
     "postgres": "whc.storage.sinks.postgres:PostgresSink",
 }
 
-_INDEX = {name: i for i, name in enumerate(NAMES)}
-
-
 def cells(reading: Reading, null: str) -> list[str]:
-    """The reading's values as text in column order (numbers as sent), ``null`` where there is none."""
-    out = [null] * len(NAMES)
-    for key, value in reading.items():
-        if value is not None:
-            out[_INDEX[key]] = value if type(value) is not int else str(value)
-    return out
+    """The reading's values as text in column order (numbers as sent), ``null`` where there is none.
+
+    (A reading's keys are column names: ``protocol.parse_reading`` moves any other key into ``extra``.)
+    """
+    return [null if value is None else value if type(value) is not int else str(value)
+            for value in map(reading.get, NAMES)]
 
 
 def row_encoder(payload: Callable[[Reading], object]) -> Callable[[Reading], Row]:

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""In-process cost of the hot path per reading: decode, validate and encode the CSV row, per parser.
+
+Uses bench_peer.py's readings (about 300 bytes). Prints CPU µs per reading (best of a few rounds) for
+the reference (protocol.py as it is), the stdlib parser and, if installed, msgspec. Printed, not asserted.
+
+    python3 bench/bench_parse.py [--readings 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+import bench_peer  # noqa: E402
+
+from whc.parsers import PARSERS, load  # noqa: E402
+from whc.parsers.stdlib import reference  # noqa: E402
+from whc.storage.sinks.csv import CsvSink  # noqa: E402
+
+RECV_TIME = "2026-11-24T12:00:00.000000Z"
+
+
+def cost(parse, lines: list[bytes], rounds: int = 5) -> float:
+    """Best CPU µs per line of ``CsvSink.encode(parse(line))``."""
+    encode = CsvSink.encode
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for line in lines:
+            encode(parse(line, RECV_TIME, "127.0.0.1"))
+        best = min(best, (time.process_time() - started) / len(lines) * 1e6)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=20_000)
+    args = parser.parse_args()
+    print(f"machine: {bench_peer.machine()}")
+    lines = bench_peer.payloads(args.readings, 64)
+    lines = [line for chunk in lines for line in chunk.split(b"\n") if line]
+    base = cost(reference, lines)
+    print(f"reference (protocol.py): {base:.2f} µs per reading")
+    for name in sorted(PARSERS):
+        try:
+            parse = load(name).parse
+        except ImportError as exc:
+            print(f"{name}: not installed ({exc.name})")
+            continue
+        us = cost(parse, lines)
+        print(f"{name}: {us:.2f} µs per reading ({base / us:.2f}x the reference)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Fuzz run of parser equivalence: every parser must give what the reference gives for each line.
+
+Lines are mutations of valid readings and of the corpus in tests/parsers, plus valid readings with
+random number texts (ints, decimals, exponents, -0, too long, malformed), ids and times. Compared:
+the reading, its CSV row and COPY line, or the reason for refusing it.
+
+    python3 tests/fuzz_parsers.py --lines 1000000 [--seed 1]
+
+Prints how many lines ran and how many were stored; a mismatch prints the line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "parsers"))
+from fuzz_server import SEEDS, mutate  # noqa: E402
+from test_equivalence import CORPUS, VALID, outcome  # noqa: E402
+
+from whc.parsers import PARSERS, load  # noqa: E402
+from whc.parsers.stdlib import reference  # noqa: E402
+
+VALUE_NUMBER = re.compile(rb'(?<=":)-?[0-9][0-9.eE+-]*(?=,"(?!seq))')  # sensor values of VALID, not its seq
+IDS = [b"r", b"a" * 64, b"a" * 65, b"-x", b"x y", b"\\u0041", b"\xc3\xa9", b"rpi.01_a-b"]
+TIMES = [b"2026-11-24T12:00:00.123456+00:00", b"2026-02-29T00:00:00.000000Z", b"2028-02-29T23:59:59.999999Z",
+         b"2026-11-24T12:00:00.12345Z", b"2026-11-24 12:00:00.123456Z", b"2026-11-24T12:00:00.123456z",
+         b"2026-11-24T23:59:60.000000Z", b"0001-01-01T00:00:00.000000Z"]
+ODD_NUMBERS = [b"01", b"1.", b".5", b"+1", b"-", b"NaN", b"1e", b"--1", b"0x1", b"1_0", b"-0", b"0", b"-0.0"]
+
+
+def number(rng: random.Random) -> bytes:
+    if rng.random() < 0.05:
+        return rng.choice(ODD_NUMBERS)
+    sign = b"-" if rng.random() < 0.3 else b""
+    whole = str(rng.choice([0, rng.randint(0, 9), rng.randint(0, 10 ** rng.randint(1, 25))])).encode()
+    fraction = b"." + str(rng.randint(0, 10 ** rng.randint(1, 20))).encode() if rng.random() < 0.6 else b""
+    exponent = (rng.choice([b"e", b"E"]) + rng.choice([b"", b"+", b"-"]) + str(rng.randint(0, 400)).encode()
+                if rng.random() < 0.15 else b"")
+    return sign + whole + fraction + exponent
+
+
+def make_line(rng: random.Random, seeds: list[bytes]) -> bytes:
+    if rng.random() < 0.5:
+        line = mutate(rng, rng.choice(seeds)) if rng.random() < 0.9 else rng.choice(seeds)
+        return line.replace(b"\n", b"")
+    line = VALUE_NUMBER.sub(lambda _: number(rng), VALID)
+    if rng.random() < 0.2:
+        line = line.replace(b"rpi01", rng.choice(IDS))
+    if rng.random() < 0.2:
+        line = line.replace(b"2026-11-24T12:00:00.123456Z", rng.choice(TIMES))
+    return line
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    rng = random.Random(args.seed)
+    parsers = {name: load(name).parse for name in sorted(PARSERS)}
+    seeds = SEEDS + [line for line in CORPUS if len(line) < 1000]
+    started = time.monotonic()
+    stored = 0
+    for _ in range(args.lines):
+        line = make_line(rng, seeds)
+        expected = outcome(reference, line)
+        stored += expected[0] == "stored"
+        for name, parse in parsers.items():
+            if outcome(parse, line) != expected:
+                print(f"MISMATCH ({name}): {line!r}\nreference: {expected}\n{name}: {outcome(parse, line)}",
+                      file=sys.stderr)
+                return 1
+    elapsed = time.monotonic() - started
+    print(f"parser fuzz: {args.lines:,} lines (seed {args.seed}), {stored:,} stored by the reference, "
+          f"{', '.join(parsers)} gave the same for every line, {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
