@@ -162,6 +162,13 @@ KEYS: tuple[Key, ...] = (
         "server.json).", _str, "server"),
     Key("postgres_table", "whc_readings", "Table the postgres sink writes (created on first start).",
         _identifier, "server"),
+    # --- watching the fleet (issue 11) ---
+    Key("http_port", None, "Port of the HTTP status endpoints (/, /status.json, /metrics); default: none (off).",
+        _int(1, 65535), "server"),
+    Key("http_ip", "127.0.0.1", "Address the HTTP endpoints listen on; allowed_ips applies to them too.", _str,
+        "server"),
+    Key("silent_after", 30, "Seconds without a new reading before a unit that delivered is logged as silent.",
+        _number(1), "server"),
     # --- the sender (on each Pi) ---
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
     Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from .. import protocol
 from ..exc import ProtocolError
-from ..storage import Batch, Row
+from ..storage import Batch, Row, UnitSpan
 from ..storage.rejects import reject_record
 from .access import token_matches
 
@@ -44,6 +44,9 @@ class Handler:
         self.errors_dropped = 0
         self.rejected = 0
         self.finished: str | None = None  # why no more input will be read
+        self.sh_id: str | None = None  # the unit named in the hello
+        self.status: dict | None = None  # the newest status line not yet taken by the server
+        self.statuses = 0  # status lines received (never counted as lines)
 
     @property
     def writes(self) -> bool:
@@ -56,6 +59,8 @@ class Handler:
         encode = self.encode
         chunk = self.partial + data if self.partial else data
         lines = chunk.split(b"\n")
+        spans = batch.spans
+        unit = last = None
         self.partial = lines.pop()
         if eof and self.partial:
             lines.append(self.partial)  # a complete JSON object needs no newline to be whole
@@ -74,6 +79,9 @@ class Handler:
                     continue
             if self.auth_failure:
                 break
+            if line.startswith(protocol.STATUS_PREFIX):  # health, not a reading: not counted as a line
+                self._take_status(line, batch, recv_time)
+                continue
             self.lines += 1
             if self.finished:  # received before the connection closes: recorded, not stored
                 self._reject(batch, recv_time, f"not stored: connection closing ({self.finished})", line)
@@ -87,6 +95,14 @@ class Handler:
                 self._refuse(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
+            if reading["sh_id"] != unit:  # a new unit in this batch (once per batch for our senders)
+                if spans:
+                    spans[-1].last = last
+                unit = reading["sh_id"]
+                spans.append(UnitSpan(unit, len(batch.rows) - 1, reading))
+            last = reading
+        if spans:
+            spans[-1].last = last
         if self.auth_failure:
             self.partial = b""
         elif len(self.partial) > self.max_line_bytes:
@@ -143,8 +159,19 @@ class Handler:
             self._refuse(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
             return True
         self.acks = hello.acks
+        self.sh_id = hello.sh_id
         self.ok_due = True
         return True
+
+    def _take_status(self, line: bytes, batch: Batch, recv_time: str) -> None:
+        """Keep a status line for the server to read; a broken one is recorded (line null), not answered."""
+        self.statuses += 1
+        try:
+            obj = protocol.decode_line(line)
+        except ProtocolError as exc:
+            batch.rejects.append(reject_record(recv_time, self.ip, None, f"status line: {exc}", line))
+            return
+        self.status = obj
 
     def _refuse(self, reason: str) -> None:
         """A security failure: the connection ends and nothing more of it is stored or recorded."""

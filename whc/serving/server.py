@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..exc import ConfigError
+from ..monitoring.http import StatusHttpServer
+from ..monitoring.units import Fleet
 from ..protocol import utc_now
 from ..storage import Batch
 from ..storage.committer import Committer
@@ -53,6 +55,7 @@ class Connection:
     closed: bool = False
     events: int = selectors.EVENT_READ
     handshaking: bool = False  # TLS handshake not finished yet
+    unit: str | None = None  # the sh_id it speaks for, once known (for the fleet's state)
 
 
 class Server:
@@ -88,11 +91,23 @@ class Server:
         self.denied = 0
         self.auth_failures = 0
         self.committer: Committer = committer_factory(self._committed)
+        # --- watching the fleet (issue 11): per-unit state, optional HTTP status endpoints ---
+        self.started = time.time()
+        self.fleet = Fleet(config["silent_after"])
+        marks = getattr(self.committer.sink, "marks", None)
+        if marks is not None:
+            self.fleet.known({sh_id for sh_id, _session in marks.marks})
+        self.fleet_errors = RateLimitedLog(60.0)
+        self.http = (StatusHttpServer(config["http_ip"], config["http_port"], self.allowlist)
+                     if config["http_port"] else None)
 
     # --- life cycle -------------------------------------------------------------------------
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT or ``request_stop``; return the exit code."""
         self.committer.start()
+        if self.http is not None:
+            self.http.publish(self.fleet.snapshot(time.monotonic(), self._server_view()))
+            self.http.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
@@ -120,6 +135,7 @@ class Server:
             if now >= next_sweep:
                 next_sweep = now + 1.0
                 self._sweep(now)
+                self._watch(now)
             if now >= next_stats:
                 written = self.committer.written
                 self._log_stats((written - last_written) / (now - last_stats))
@@ -165,6 +181,8 @@ class Server:
         for conn in list(self.conns):
             self._close(conn, "server stopping")
         self._log_stats(0.0)
+        if self.http is not None:
+            self.http.stop()
         if not committed:  # the committer may still be inside a write: leave its files alone
             log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
                       "senders will resend them", self.pending)
@@ -336,6 +354,8 @@ class Server:
             self._submit(conn, batch)
         elif conn.handler.writes and conn.handler.ok_due:
             self._flush(conn)
+        if conn.handler.status is not None or (conn.unit is None and conn.handler.sh_id is not None):
+            self._unit_news(conn)
 
     def _submit(self, conn: Connection, batch: Batch) -> None:
         batch.owner = conn
@@ -380,6 +400,7 @@ class Server:
 
     def _apply_commits(self) -> None:
         touched = set()
+        now = time.monotonic()
         while self._done:
             batch = self._done.popleft()
             conn: Connection = batch.owner
@@ -387,6 +408,10 @@ class Server:
             self.pending -= batch.nbytes
             conn.handler.committed(batch)
             touched.add(conn)
+            try:
+                self.fleet.committed(batch, conn, conn.handler.ip, now)
+            except Exception:  # the fleet's state must never cost a reading
+                self._fleet_error()
         for conn in touched:
             if conn.closed:
                 continue
@@ -444,6 +469,8 @@ class Server:
             pass
         self.conns.discard(conn)
         self.paused.discard(conn)
+        if conn.unit is not None:
+            self.fleet.detach(conn)
         ip = conn.handler.ip
         left = self.per_ip.get(ip, 1) - 1
         if left:
@@ -479,6 +506,40 @@ class Server:
         log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
                  "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
                  self.denied, self.pending, state)
+
+    # --- watching the fleet ------------------------------------------------------------------
+    def _unit_news(self, conn: Connection) -> None:
+        """The handler learnt the connection's unit (hello) or got a status line: tell the fleet."""
+        h = conn.handler
+        try:
+            if conn.unit is None and h.sh_id is not None:
+                self.fleet.attach(conn, h.sh_id, h.ip)
+            if h.status is not None:
+                status, h.status = h.status, None
+                self.fleet.report(conn, status, h.ip, time.monotonic())
+        except Exception:
+            self._fleet_error()
+
+    def _watch(self, now: float) -> None:
+        """Once a second: silence and rates; a fresh snapshot for the HTTP thread if it runs."""
+        try:
+            self.fleet.tick(now)
+            if self.http is not None:
+                self.http.publish(self.fleet.snapshot(now, self._server_view()))
+        except Exception:
+            self._fleet_error()
+
+    def _fleet_error(self) -> None:
+        if self.fleet_errors.due("fleet", time.monotonic()):
+            log.exception("internal error keeping the fleet's state (ingest goes on)")
+
+    def _server_view(self) -> dict:
+        c = self.committer
+        return {"readings_written_total": c.written, "readings_rejected_total": c.rejected,
+                "readings_duplicate_total": c.duplicates, "connections": len(self.conns),
+                "pending_bytes": self.pending, "writes_failing": c.failing is not None,
+                "writes_failing_reason": c.failing, "connections_refused_total": self.denied,
+                "started_timestamp": self.started, "sink": c.sink.name}
 
     def _wake(self) -> None:
         try:

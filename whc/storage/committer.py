@@ -86,7 +86,7 @@ class Committer(threading.Thread):
         duplicates = rejected = 0
         for batch in batches:
             if batch.rows:
-                duplicates += stage(batch.rows)
+                duplicates += _stage_spans(stage, batch)
             if batch.rejects:
                 self.rejects.stage(batch.rejects)
                 rejected += len(batch.rejects)
@@ -116,3 +116,21 @@ class Committer(threading.Thread):
             self.sink.checkpoint()
         except OSError as exc:
             log.warning("checkpoint failed: %s", exc)
+
+
+def _stage_spans(stage: Callable[[list], int], batch: Batch) -> int:
+    """Stage a batch's rows, one unit span at a time so each span learns its duplicates."""
+    spans = batch.spans
+    if len(spans) <= 1:
+        duplicates = stage(batch.rows)
+        if spans:
+            spans[0].duplicates = duplicates
+        return duplicates
+    total = 0
+    ends = [span.start for span in spans[1:]] + [len(batch.rows)]
+    if spans[0].start:  # rows before the first span (none today): staged as they are
+        total += stage(batch.rows[: spans[0].start])
+    for span, end in zip(spans, ends, strict=True):
+        span.duplicates = stage(batch.rows[span.start:end])
+        total += span.duplicates
+    return total
