@@ -20,6 +20,7 @@ from whc import __version__, config, logs, protocol
 from whc.buffering.buffer import Buffer
 from whc.buffering.forwarder import Forwarder
 from whc.exc import ConfigError, SensorError
+from whc.monitoring.health import HealthReport
 from whc.protocol import valid_id
 from whc.sampling.backends import open_backend
 from whc.sampling.led import StatusDisplay
@@ -92,10 +93,11 @@ def run(settings: config.Config, unit: str, backend) -> int:
                           settings.resolve("tls_client_cert_file") if settings["tls_client_cert_file"] else None,
                           settings.resolve("tls_client_key_file") if settings["tls_client_key_file"] else None)
            if settings["tls_ca_file"] else None)
-    hello = protocol.encode_hello(acks=True, sh_id=unit, token=settings.secret("token"))
-    forwarder = Forwarder(buffer, servers, settings["max_in_flight"], settings["ack_timeout"], hello, tls,
-                          settings["tls_server_name"])
+    hello = protocol.encode_hello(acks=True, sh_id=unit, token=settings.secret("token"), status=True)
     sampler = Sampler(backend, unit, settings["interval"], buffer.add)
+    health = HealthReport(unit, buffer, sampler, backend)
+    forwarder = Forwarder(buffer, servers, settings["max_in_flight"], settings["ack_timeout"], hello, tls,
+                          settings["tls_server_name"], health.line, settings["stats_interval"])
     log.info("sender %s: %s, sensors %s, interval %g s, to %s, session %s", unit, backend.name,
              ",".join(settings["sensors"]), settings["interval"],
              ", ".join(f"{host} port {port}" for host, port in servers), buffer.session)
