@@ -59,6 +59,7 @@ class Unit:
     silent: bool = False
     stalled: bool = False
     totals: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY_BINS + 1))
+    born: float = field(default_factory=time.monotonic)
 
     @property
     def connected(self) -> bool:
@@ -245,7 +246,7 @@ class Fleet:
         totals = list(unit.totals)
         since_bin = now - (self._next_bin - BIN_SECONDS)
         recent = totals[-(60 // BIN_SECONDS) - 1:] if len(totals) > 1 else totals
-        window = (len(recent) - 1) * BIN_SECONDS + since_bin
+        window = min((len(recent) - 1) * BIN_SECONDS + since_bin, now - unit.born)
         rate = (unit.stored - recent[0]) / window if recent and window > 0 else 0.0
         history = [(b - a) / BIN_SECONDS for a, b in zip(totals, totals[1:], strict=False)]
         health = dict(unit.health) if unit.health else None
