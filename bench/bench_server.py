@@ -7,6 +7,7 @@ that reached the CSV, and prints one line per scenario. Numbers are printed, not
     python3 bench/bench_server.py                  # both scenarios from the README
     python3 bench/bench_server.py --scenario throughput --clients 64 --seconds 10
     python3 bench/bench_server.py --scenario fleet --clients 1000 --rate 10 --seconds 60
+    python3 bench/bench_server.py --scenario http --rounds 3  # HTTP off vs on and polled every second
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,13 +57,32 @@ def _worker(args: tuple) -> dict:
     return loadgen.run(*args)
 
 
-def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int) -> None:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def poll(port: int, stop: threading.Event, counts: list[int]) -> None:
+    """Fetch the status page and /metrics every second until ``stop``, as a screen and Prometheus would."""
+    while not stop.wait(1.0):
+        for path in ("/", "/metrics"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                counts[0] += len(answer.read()) > 0
+
+
+def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int,
+             http: bool = False) -> float:
+    """Run one load; print its line and return readings/s durably written."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        proc = start_server(folder, port)
+        port = free_port()
+        http_port = free_port() if http else None
+        proc = start_server(folder, port, **({"http_port": http_port} if http else {}))
+        stop, polls = threading.Event(), [0]
+        poller = threading.Thread(target=poll, args=(http_port, stop, polls), daemon=True) if http else None
+        if poller is not None:
+            poller.start()
         try:
             cpu_before = cpu_seconds(proc.pid)
             per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -72,6 +94,9 @@ def scenario(name: str, clients: int, seconds: float, rate: float | None, proces
             cpu = cpu_seconds(proc.pid) - cpu_before
             rss = peak_rss_mb(proc.pid)
         finally:
+            stop.set()
+            if poller is not None:
+                poller.join(10)
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
         with open(folder / "whc_data.csv", "rb") as file:
@@ -83,22 +108,38 @@ def scenario(name: str, clients: int, seconds: float, rate: float | None, proces
         rate_text = "flat out" if rate is None else f"{rate:g}/s each"
         print(f"{name}: {clients} clients, {rate_text}, {seconds:g} s: {rows} rows in CSV ({acked} acked), "
               f"{rows / elapsed:,.0f} readings/s durably written, ack latency p50 {p50:.1f} ms p99 {p99:.1f} ms, "
-              f"server CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), peak RSS {rss:.0f} MB", flush=True)
+              f"server CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), peak RSS {rss:.0f} MB"
+              + (f", {polls[0]} page and /metrics fetches" if http else ""), flush=True)
+        return rows / elapsed
+
+
+def http_comparison(clients: int, seconds: float, processes: int, rounds: int) -> None:
+    """Ingest with HTTP off, then on and polled every second, alternating in one run; print the difference."""
+    off, on = [], []
+    for _ in range(rounds):
+        off.append(scenario("http off", clients, seconds, None, processes))
+        on.append(scenario("http on, polled 1/s", clients, seconds, None, processes, http=True))
+    mean_off, mean_on = statistics.mean(off), statistics.mean(on)
+    print(f"http: off {mean_off:,.0f} readings/s, on and polled {mean_on:,.0f} readings/s "
+          f"({(mean_on - mean_off) / mean_off * 100:+.1f} %, mean of {rounds} alternating rounds)", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=("throughput", "fleet", "all"), default="all")
+    parser.add_argument("--scenario", choices=("throughput", "fleet", "http", "all"), default="all")
     parser.add_argument("--clients", type=int)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--rate", type=float, help="readings/s per client (fleet scenario)")
     parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating off/on rounds (http scenario)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
     if args.scenario in ("throughput", "all"):
         scenario("throughput", args.clients or 64, args.seconds or 10, None, args.processes)
     if args.scenario in ("fleet", "all"):
         scenario("fleet", args.clients or 1000, args.seconds or 60, args.rate or 10, args.processes)
+    if args.scenario == "http":
+        http_comparison(args.clients or 64, args.seconds or 10, args.processes, args.rounds)
 
 
 if __name__ == "__main__":

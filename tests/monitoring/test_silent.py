@@ -39,7 +39,8 @@ def test_connected_backlog_growing_nothing_stored_is_stalled(server_factory) -> 
     client.send(reading("rpi04", 0))
     client.wait_ack(1)
     client.send_raw(status_line(backlog=10))
-    client.send_raw(status_line(backlog=25))
+    wait_for(lambda: (fleet_unit(http, "rpi04")["sender"] or {}).get("backlog") == 10, what="the first report")
+    client.send_raw(status_line(backlog=25))  # (reports are stats_interval apart; the newest of a burst counts)
     wait_for(lambda: "rpi04 stalled: connected from 127.0.0.1, backlog 10 -> 25" in server.log_text(),
              what="the stall warning")
     unit = wait_for(lambda: (u := fleet_unit(http, "rpi04")) and u["stalled"] and u, what="a snapshot with the stall")

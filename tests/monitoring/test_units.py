@@ -86,7 +86,7 @@ def test_units_known_from_stored_data_are_listed_after_a_restart(server_factory,
     unit = wait_for(lambda: fleet_unit(http, "rpi06"), what="rpi06 listed")
     assert unit["readings_total"] == 1 and fleet_unit(http, "rpi05")["readings_total"] == 2
     client.close()
-    server.stop()
+    assert server.stop() == 0
     server.start()
     unit = fleet_unit(http, "rpi06")
     assert unit is not None and unit["readings_total"] == 0 and unit["state"] == "red"
@@ -109,6 +109,7 @@ def test_http_endpoints_and_their_limits(server_factory) -> None:
     for sock in (silent, big):
         sock.close()
     assert "status page on http://127.0.0.1" in server.log_text()
+    assert server.stop() == 0 and "stopped cleanly" in server.log_text()
 
 
 def test_http_follows_allowed_ips(server_factory) -> None:

@@ -1,9 +1,9 @@
 """The HTTP status endpoints, in a thread of their own so they can never block ingest.
 
-The server loop publishes a snapshot of the fleet once a second (a plain dict, replaced and
-never changed); this thread only renders the newest one. Requests are small and bounded: one
-request per connection, at most ``MAX_REQUEST_BYTES`` of head, ``REQUEST_SECONDS`` to send it
-and read the answer, ``MAX_CLIENTS`` at once; the reply closes the connection.
+This thread takes the fleet's snapshot itself (``snapshot``, at most once a second, only while
+someone asks) and renders it; the server loop does no work for HTTP at all. Requests are small and
+bounded: one request per connection, at most ``MAX_REQUEST_BYTES`` of head, ``REQUEST_SECONDS`` to
+send it and read the answer, ``MAX_CLIENTS`` at once; the reply closes the connection.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8192
 REQUEST_SECONDS = 5.0
 MAX_CLIENTS = 32
+SNAPSHOT_SECONDS = 1.0  # how long one snapshot serves every request
 
 _ROUTES = {
     "/": ("text/html; charset=utf-8", page.render),
@@ -48,30 +50,26 @@ class _Client:
 
 
 class StatusHttpServer(threading.Thread):
-    """Serves ``/``, ``/status.json`` and ``/metrics`` from the newest published snapshot."""
+    """Serves ``/``, ``/status.json`` and ``/metrics`` from a snapshot at most ``SNAPSHOT_SECONDS`` old."""
 
-    def __init__(self, ip: str, port: int, allowlist: Allowlist) -> None:
+    def __init__(self, ip: str, port: int, allowlist: Allowlist, snapshot: Callable[[], dict[str, Any]]) -> None:
         super().__init__(name="http-status", daemon=True)
         self.allowlist = allowlist
+        self.take_snapshot = snapshot
         self.listener = _bind(ip, port)
         self.address = self.listener.getsockname()
         self.listener.setblocking(False)
         self.selector = selectors.DefaultSelector()
         self.clients: set[_Client] = set()
-        self.snapshot: dict[str, Any] | None = None
-        self._rendered: tuple[int, dict[str, bytes]] = (0, {})
-        self._stop = threading.Event()
+        self._rendered: tuple[float, dict[str, Any], dict[str, bytes]] | None = None
+        self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.denied_log = RateLimitedLog(60.0)
         self.requests = 0
 
-    def publish(self, snapshot: dict[str, Any]) -> None:
-        """Replace the snapshot served (called by the server loop; a single reference swap)."""
-        self.snapshot = snapshot
-
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         try:
             self._wake_w.send(b"\0")
         except OSError:
@@ -83,7 +81,7 @@ class StatusHttpServer(threading.Thread):
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 for key, mask in self.selector.select(1.0):
                     if key.data is None:
                         self._accept()
@@ -171,21 +169,14 @@ class StatusHttpServer(threading.Thread):
             self._reply(client, 404, "text/plain", b"not found: try /, /status.json or /metrics\n",
                         head=method == "HEAD")
             return
-        body = self._render(path)
-        if body is None:
-            self._reply(client, 503, "text/plain", b"starting\n", head=method == "HEAD")
-            return
-        self._reply(client, 200, route[0], body, head=method == "HEAD")
+        self._reply(client, 200, route[0], self._render(path), head=method == "HEAD")
 
-    def _render(self, path: str) -> bytes | None:
-        """The body for ``path`` from the newest snapshot, rendered once per snapshot."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            return None
-        key, cache = self._rendered
-        if key != id(snapshot):
-            cache = {}
-            self._rendered = (id(snapshot), cache)
+    def _render(self, path: str) -> bytes:
+        """The body for ``path``: each snapshot is taken once and rendered once per path."""
+        now = time.monotonic()
+        if self._rendered is None or now - self._rendered[0] >= SNAPSHOT_SECONDS:
+            self._rendered = (now, self.take_snapshot(), {})
+        _, snapshot, cache = self._rendered
         body = cache.get(path)
         if body is None:
             body = cache[path] = _ROUTES[path][1](snapshot).encode("utf-8")

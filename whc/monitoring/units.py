@@ -1,8 +1,10 @@
 """Per-unit state on the server: what each ``sh_id`` delivered, where it stands, and what it says of itself.
 
 The server loop updates it once per committed batch and once per status line (never once per
-reading), and ticks it once a second for rates, silence and stalls. Only that thread touches it;
-``snapshot`` makes the plain, immutable-by-convention dict the HTTP thread renders.
+reading), and ticks it once a second for rates and silence. Only that thread changes it. The HTTP
+thread calls ``snapshot``, which only reads: it copies the units list and each deque in one C-level
+call (atomic under the GIL) and reads plain attributes, so at worst one unit's figures are a batch
+apart from each other; nothing waits on a lock.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class Unit:
 class Fleet:
     """All units, by ``sh_id``; bounded by ``max_units`` (new ones beyond it are not tracked)."""
 
-    def __init__(self, silent_after: float, max_units: int = 10000) -> None:
+    def __init__(self, silent_after: float, max_units: int = 4096) -> None:
         self.silent_after = silent_after
         self.late_after = silent_after / 3
         self.max_units = max_units
@@ -237,19 +239,20 @@ class Fleet:
     def snapshot(self, now: float, server: dict[str, Any]) -> dict[str, Any]:
         """The whole state as plain data (for /status.json, /metrics and the page)."""
         wall = time.time()
-        units = [self._unit_view(unit, now, wall) for _, unit in sorted(self.units.items())]
+        units = [self._unit_view(unit, now, wall) for unit in sorted(list(self.units.values()), key=_sh_id)]
         return {"units": units, "server": {**server, "units_untracked": self.untracked}, "time": wall,
                 "silent_after": self.silent_after}
 
     def _unit_view(self, unit: Unit, now: float, wall: float) -> dict[str, Any]:
         colour, why = self.state(unit, now)
         totals = list(unit.totals)
+        offsets = list(unit.offsets)
         since_bin = now - (self._next_bin - BIN_SECONDS)
         recent = totals[-(60 // BIN_SECONDS) - 1:] if len(totals) > 1 else totals
         window = min((len(recent) - 1) * BIN_SECONDS + since_bin, now - unit.born)
         rate = (unit.stored - recent[0]) / window if recent and window > 0 else 0.0
         history = [(b - a) / BIN_SECONDS for a, b in zip(totals, totals[1:], strict=False)]
-        health = dict(unit.health) if unit.health else None
+        health = dict(unit.health) if unit.health else None  # replaced whole by ``report``, never changed
         if health is not None and unit.health_at is not None:
             health["age_seconds"] = round(now - unit.health_at, 1)
             health["reported_timestamp"] = unit.health_wall
@@ -263,10 +266,14 @@ class Fleet:
             "last_received_timestamp": _seconds(unit.last_recv) if unit.last_recv else None,
             "seconds_since_reading": None if unit.last_stored_at is None else round(now - unit.last_stored_at, 1),
             "session": unit.session, "seq": unit.seq, "seq_holes": unit.seq_holes, "seq_missing": unit.seq_missing,
-            "clock_offset_seconds": round(statistics.median(unit.offsets), 4) if unit.offsets else None,
+            "clock_offset_seconds": round(statistics.median(offsets), 4) if offsets else None,
             "silent": unit.silent, "stalled": unit.stalled, "sender": health,
             "rate_history": [round(x, 2) for x in history], "rate_history_step_seconds": BIN_SECONDS,
         }
+
+
+def _sh_id(unit: Unit) -> str:
+    return unit.sh_id
 
 
 def known_fields(status: dict[str, Any]) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class Server:
         if marks is not None:
             self.fleet.known({sh_id for sh_id, _session in marks.marks})
         self.fleet_errors = RateLimitedLog(60.0)
-        self.http = (StatusHttpServer(config["http_ip"], config["http_port"], self.allowlist)
+        self.http = (StatusHttpServer(config["http_ip"], config["http_port"], self.allowlist, self._snapshot)
                      if config["http_port"] else None)
 
     # --- life cycle -------------------------------------------------------------------------
@@ -106,7 +106,6 @@ class Server:
         """Run until SIGTERM/SIGINT or ``request_stop``; return the exit code."""
         self.committer.start()
         if self.http is not None:
-            self.http.publish(self.fleet.snapshot(time.monotonic(), self._server_view()))
             self.http.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
@@ -521,13 +520,15 @@ class Server:
             self._fleet_error()
 
     def _watch(self, now: float) -> None:
-        """Once a second: silence and rates; a fresh snapshot for the HTTP thread if it runs."""
+        """Once a second: rate history, silence."""
         try:
             self.fleet.tick(now)
-            if self.http is not None:
-                self.http.publish(self.fleet.snapshot(now, self._server_view()))
         except Exception:
             self._fleet_error()
+
+    def _snapshot(self) -> dict:
+        """The fleet and the server as plain data; called by the HTTP thread (reads only, never blocks us)."""
+        return self.fleet.snapshot(time.monotonic(), self._server_view())
 
     def _fleet_error(self) -> None:
         if self.fleet_errors.due("fleet", time.monotonic()):
