@@ -72,8 +72,8 @@ def poll(port: int, stop: threading.Event, counts: list[int]) -> None:
 
 
 def scenario(name: str, clients: int, seconds: float, rate: float | None, processes: int,
-             http: bool = False) -> float:
-    """Run one load; print its line and return readings/s durably written."""
+             http: bool = False) -> tuple[float, float]:
+    """Run one load; print its line; return readings/s durably written and server CPU µs per reading."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -110,7 +110,7 @@ def scenario(name: str, clients: int, seconds: float, rate: float | None, proces
               f"{rows / elapsed:,.0f} readings/s durably written, ack latency p50 {p50:.1f} ms p99 {p99:.1f} ms, "
               f"server CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores), peak RSS {rss:.0f} MB"
               + (f", {polls[0]} page and /metrics fetches" if http else ""), flush=True)
-        return rows / elapsed
+        return rows / elapsed, cpu / max(rows, 1) * 1e6
 
 
 def http_comparison(clients: int, seconds: float, processes: int, rounds: int) -> None:
@@ -119,9 +119,10 @@ def http_comparison(clients: int, seconds: float, processes: int, rounds: int) -
     for _ in range(rounds):
         off.append(scenario("http off", clients, seconds, None, processes))
         on.append(scenario("http on, polled 1/s", clients, seconds, None, processes, http=True))
-    mean_off, mean_on = statistics.mean(off), statistics.mean(on)
-    print(f"http: off {mean_off:,.0f} readings/s, on and polled {mean_on:,.0f} readings/s "
-          f"({(mean_on - mean_off) / mean_off * 100:+.1f} %, mean of {rounds} alternating rounds)", flush=True)
+    for what, index, unit in (("throughput", 0, "readings/s"), ("server CPU per reading", 1, "µs")):
+        mean_off, mean_on = statistics.mean(r[index] for r in off), statistics.mean(r[index] for r in on)
+        print(f"http {what}: off {mean_off:,.2f} {unit}, on and polled {mean_on:,.2f} {unit} "
+              f"({(mean_on - mean_off) / mean_off * 100:+.1f} %, mean of {rounds} alternating rounds)", flush=True)
 
 
 def main() -> None:

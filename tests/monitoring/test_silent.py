@@ -50,3 +50,22 @@ def test_connected_backlog_growing_nothing_stored_is_stalled(server_factory) -> 
     wait_for(lambda: "rpi04 no longer stalled: readings arrive again" in server.log_text(), what="the stall end")
     wait_for(lambda: not fleet_unit(http, "rpi04")["stalled"], what="a snapshot without the stall")
     client.close()
+
+
+def test_a_quiet_unit_goes_amber_then_red(server_factory) -> None:
+    http = free_port()
+    server = server_factory(http_port=http, silent_after=3)
+    client = Client(server.port, acks=True, sh_id="rpi05")
+    client.send(reading("rpi05", 0))
+    client.wait_ack(1)
+    seen = []
+
+    def state() -> str:
+        unit = fleet_unit(http, "rpi05")
+        if not seen or seen[-1] != unit["state"]:
+            seen.append(unit["state"])
+        return unit["state"] == "red" and unit["state_reason"] == "silent"
+
+    wait_for(state, 10, interval=0.1, what="red after silent_after")
+    assert seen[-2:] == ["amber", "red"], f"late (a third of silent_after) comes first: {seen}"
+    client.close()

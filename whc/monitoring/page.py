@@ -6,7 +6,7 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
-from .units import duration
+from .units import BIN_SECONDS, HISTORY_BINS, duration
 
 REFRESH_SECONDS = 5
 CLOCK_LIMIT = 2.0  # seconds of clock offset shown as a problem
@@ -90,16 +90,22 @@ def _row(unit: dict[str, Any]) -> str:
             f'<td class="l">{html.escape(unit["address"] or "")}</td></tr>')
 
 
-def sparkline(values: list[float], width: int = 160, height: int = 24) -> str:
-    """An inline SVG polyline of ``values`` (oldest first), scaled to its own maximum."""
+def sparkline(values: list[float], slots: int = HISTORY_BINS, width: int = 160, height: int = 24) -> str:
+    """An inline SVG polyline of ``values`` (oldest first) on a fixed axis of ``slots`` points, newest at the
+    right edge, scaled to its own maximum."""
+    label = f"rate over the last {slots * BIN_SECONDS // 60} minutes"
     if len(values) < 2:
-        return f'<svg width="{width}" height="{height}" role="img" aria-label="no history yet"></svg>'
+        return f'<svg width="{width}" height="{height}" role="img" aria-label="{label}: no history yet"></svg>'
+    values = values[-slots:]
     top = max(values) or 1.0
-    step = width / (len(values) - 1)
-    points = " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values))
+    step = width / (slots - 1)
+    left = width - (len(values) - 1) * step
+    points = " ".join(f"{left + i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}"
+                      for i, v in enumerate(values))
     return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="rate, last {len(values)} points, max {top:.1f}/s">'
-            f'<polyline fill="none" stroke="#1a73e8" stroke-width="1.5" points="{points}"/></svg>')
+            f'aria-label="{label}, up to {top:.1f}/s"><line x1="0" y1="{height - 1}" x2="{width}" '
+            f'y2="{height - 1}" stroke="#ddd"/><polyline fill="none" stroke="#1a73e8" stroke-width="1.5" '
+            f'points="{points}"/></svg>')
 
 
 def _none(text: str) -> str:

@@ -46,7 +46,6 @@ class Handler:
         self.finished: str | None = None  # why no more input will be read
         self.sh_id: str | None = None  # the unit named in the hello
         self.status: dict | None = None  # the newest status line not yet taken by the server
-        self.statuses = 0  # status lines received (never counted as lines)
 
     @property
     def writes(self) -> bool:
@@ -165,12 +164,13 @@ class Handler:
 
     def _take_status(self, line: bytes, batch: Batch, recv_time: str) -> None:
         """Keep a status line for the server to read; a broken one is recorded (line null), not answered."""
-        self.statuses += 1
         try:
             obj = protocol.decode_line(line)
         except ProtocolError as exc:
             batch.rejects.append(reject_record(recv_time, self.ip, None, f"status line: {exc}", line))
             return
+        if self.identities is not None and obj.get("sh_id", self.sh_id) not in self.identities:
+            return  # health for a unit this certificate does not speak for: ignored
         self.status = obj
 
     def _refuse(self, reason: str) -> None:
