@@ -151,10 +151,8 @@ class Fleet:
         last = span.last
         unit.last_time, unit.last_recv = last["time"], last["recv_time"]
         self._track_seq(unit, span.first, last, new)
-        if live:
-            offset = _seconds(last["recv_time"]) - _seconds(last["time"])
-            if math.isfinite(offset):
-                unit.offsets.append(offset)
+        if live:  # one sample per batch: the sender's newest reading, when it is not working off backlog
+            unit.offsets.append(_seconds(last["recv_time"]) - _seconds(last["time"]))
         if unit.silent:
             unit.silent = False
             log.warning("%s back after %s", unit.sh_id, duration(now - (unit.last_stored_at or now)))
