@@ -9,10 +9,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
 STA_UNSYNC = 0x0040  # adjtimex status: the clock is not synchronised
@@ -70,6 +73,7 @@ class HealthReport:
         self.backend = backend
         self.started = time.monotonic()
         self._last = (self.started, 0)
+        self._failed = False
 
     def fields(self) -> dict[str, Any]:
         """The report as a dict, ``status`` first (that is what makes it a status line)."""
@@ -92,5 +96,12 @@ class HealthReport:
         return report
 
     def line(self) -> bytes:
-        """One status line, ready to send."""
-        return (json.dumps(self.fields()) + "\n").encode()
+        """One status line, ready to send; if a figure cannot be read, a bare one (health must never stop data)."""
+        try:
+            fields = self.fields()
+        except Exception:
+            if not self._failed:
+                self._failed = True
+                log.exception("cannot compose the status line; sending a bare one")
+            fields = {"status": 1, "sh_id": self.unit}
+        return (json.dumps(fields) + "\n").encode()

@@ -155,7 +155,7 @@ class Fleet:
             unit.offsets.append(_seconds(last["recv_time"]) - _seconds(last["time"]))
         if unit.silent:
             unit.silent = False
-            log.warning("%s back after %s", unit.sh_id, duration(now - (unit.last_stored_at or now)))
+            log.info("%s back after %s", unit.sh_id, duration(now - (unit.last_stored_at or now)))
         if unit.stalled:
             unit.stalled = False
             log.info("%s no longer stalled: readings arrive again", unit.sh_id)
