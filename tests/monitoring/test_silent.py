@@ -19,8 +19,8 @@ def test_silent_then_back_one_line_each(server_factory) -> None:
     client.send_raw(status_line(backlog=1200))
     client.send(reading("rpi03", 0, time="2026-11-25T12:00:01.234567Z"))
     client.wait_ack(1)
-    pattern = (r"WARNING whc\.fleet: rpi03 silent for 1 s; last reading 2026-11-25T12:00:01\.2Z from 127\.0\.0\.1; "
-               r"backlog 1200 at its last report\n")
+    pattern = (r"WARNING whc\.fleet: rpi03 silent for [12] s; last reading 2026-11-25T12:00:01\.2Z from 127\.0\.0\.1; "
+               r"backlog 1200 at its last report\n")  # (checked once a second: 1 s, or 2 s on a busy machine)
     wait_for(lambda: re.search(pattern, server.log_text()), what="the silent warning")
     unit = wait_for(lambda: (u := fleet_unit(http, "rpi03")) and u["silent"] and u, what="a snapshot with it silent")
     assert unit["connected"] and unit["state"] == "red" and unit["state_reason"] == "silent"
