@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import ROOT, Client, free_port, http_get, reading, wait_for
@@ -23,7 +24,7 @@ def fleet_server(server_factory) -> tuple[int, Client]:
     server = server_factory(http_port=http)
     client = Client(server.port, acks=True, sh_id="rpi01", status=True)
     client.send_raw(b'{"status": 1, "backlog": 3, "dropped": 0, "clock_synced": true}\n')
-    client.send(*[reading("rpi01", seq) for seq in range(10)])
+    client.send(*[reading("rpi01", seq, time=datetime.now(UTC).isoformat()) for seq in range(10)])
     client.wait_ack(10)
     wait_for(lambda: 'whc_unit_clock_offset_seconds{sh_id="rpi01"}' in http_get(http, "/metrics")[1],
              what="a snapshot with the unit")

@@ -85,6 +85,7 @@ def test_units_known_from_stored_data_are_listed_after_a_restart(server_factory,
     client.wait_ack(3)
     unit = wait_for(lambda: fleet_unit(http, "rpi06"), what="rpi06 listed")
     assert unit["readings_total"] == 1 and fleet_unit(http, "rpi05")["readings_total"] == 2
+    assert unit["clock_offset_seconds"] is None, "readings without a time say nothing of the clock"
     client.close()
     assert server.stop() == 0
     server.start()

@@ -146,7 +146,8 @@ class Fleet:
         if new <= 0:
             return
         estimate = unit.backlog_estimate(now)
-        live = span.duplicates == 0 and (estimate is None or estimate <= LIVE_BACKLOG)
+        live = (span.duplicates == 0 and (estimate is None or estimate <= LIVE_BACKLOG)
+                and span.last["time"] != span.last["recv_time"])  # (equal: the client sent no time)
         unit.stored += new
         last = span.last
         unit.last_time, unit.last_recv = last["time"], last["recv_time"]
