@@ -86,6 +86,10 @@ def test_units_known_from_stored_data_are_listed_after_a_restart(server_factory,
     unit = wait_for(lambda: fleet_unit(http, "rpi06"), what="rpi06 listed")
     assert unit["readings_total"] == 1 and fleet_unit(http, "rpi05")["readings_total"] == 2
     assert unit["clock_offset_seconds"] is None, "readings without a time say nothing of the clock"
+    client.send(reading("rpi05", 0), reading("rpi06", 0), reading("rpi05", 1))  # a relay resending them all
+    client.wait_ack(6)
+    wait_for(lambda: fleet_unit(http, "rpi05")["duplicates_total"] == 2, what="rpi05's duplicates")
+    assert fleet_unit(http, "rpi06")["duplicates_total"] == 1 and fleet_unit(http, "rpi05")["readings_total"] == 2
     client.close()
     assert server.stop() == 0
     server.start()
