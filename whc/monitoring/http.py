@@ -37,7 +37,7 @@ _ROUTES = {
     "/status.json": ("application/json", lambda snap: json.dumps(snap, indent=1) + "\n"),
 }
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 
 
 @dataclass(eq=False)
@@ -169,7 +169,14 @@ class StatusHttpServer(threading.Thread):
             self._reply(client, 404, "text/plain", b"not found: try /, /status.json or /metrics\n",
                         head=method == "HEAD")
             return
-        self._reply(client, 200, route[0], self._render(path), head=method == "HEAD")
+        try:
+            body = self._render(path)
+        except Exception:  # a bug in rendering costs this answer, not the endpoint
+            if self.denied_log.due("render", time.monotonic()):
+                log.exception("HTTP %s: cannot render", path)
+            self._reply(client, 500, "text/plain", b"internal error (see the server log)\n", head=method == "HEAD")
+            return
+        self._reply(client, 200, route[0], body, head=method == "HEAD")
 
     def _render(self, path: str) -> bytes:
         """The body for ``path``: each snapshot is taken once and rendered once per path."""
