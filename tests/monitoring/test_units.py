@@ -140,3 +140,19 @@ def test_http_port_in_use_exits_2_naming_the_key(server_factory) -> None:
         server.start(wait=False)
         assert server.proc.wait(15) == 2
         assert "http_port" in server.log_text()
+
+
+def test_hogging_the_http_port_does_not_touch_ingest(server_factory) -> None:
+    http = free_port()
+    server = server_factory(http_port=http)
+    hogs = [socket.create_connection(("127.0.0.1", http)) for _ in range(40)]  # more than it serves at once
+    try:
+        client = Client(server.port, acks=True)
+        client.send(*[reading("rpi01", seq) for seq in range(100)])
+        client.wait_ack(100, timeout=5)
+        client.close()
+    finally:
+        for hog in hogs:
+            hog.close()
+    assert wait_for(lambda: http_get(http, "/metrics", timeout=3)[0] == 200, what="HTTP back after the hogs")
+    assert "refused HTTP client 127.0.0.1: 32 HTTP clients already" in server.log_text()
