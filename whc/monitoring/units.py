@@ -134,6 +134,12 @@ class Fleet:
             unit = self.units.get(sh_id) if sh_id is not None else None
             if unit is not None:
                 unit.rejected += len(batch.rejects)
+        if len(spans) == 1:  # the usual case: one unit per batch
+            span = spans[0]
+            unit = self.units.get(span.sh_id) or self.unit(span.sh_id)
+            if unit is not None:
+                self._span(unit, span, len(batch.rows) - span.start, now)
+            return
         ends = [span.start for span in spans[1:]] + [len(batch.rows)]
         for span, end in zip(spans, ends, strict=True):
             unit = self.units.get(span.sh_id) or self.unit(span.sh_id)
@@ -145,11 +151,10 @@ class Fleet:
         unit.duplicates += span.duplicates
         if new <= 0:
             return
-        estimate = unit.backlog_estimate(now)
-        live = (span.duplicates == 0 and (estimate is None or estimate <= LIVE_BACKLOG)
-                and span.last["time"] != span.last["recv_time"])  # (equal: the client sent no time)
-        unit.stored += new
         last = span.last
+        live = (span.duplicates == 0 and last["time"] != last["recv_time"]  # (equal: the client sent no time)
+                and (unit.health is None or (unit.backlog_estimate(now) or 0) <= LIVE_BACKLOG))
+        unit.stored += new
         unit.last_time, unit.last_recv = last["time"], last["recv_time"]
         self._track_seq(unit, span.first, last, new)
         if live:  # one sample per batch: the sender's newest reading, when it is not working off backlog
