@@ -92,16 +92,19 @@ def _row(unit: dict[str, Any]) -> str:
 
 def sparkline(values: list[float], slots: int = HISTORY_BINS, width: int = 160, height: int = 24) -> str:
     """An inline SVG polyline of ``values`` (oldest first) on a fixed axis of ``slots`` points, newest at the
-    right edge, scaled to its own maximum."""
+    right edge, scaled to its own maximum; pairs of points are averaged (a pixel or two each is plenty)."""
     label = f"rate over the last {slots * BIN_SECONDS // 60} minutes"
+    values = values[-slots:]
+    if len(values) % 2:
+        values = values[1:]
+    values = [(a + b) / 2 for a, b in zip(values[::2], values[1::2], strict=True)]
     if len(values) < 2:
         return f'<svg width="{width}" height="{height}" role="img" aria-label="{label}: no history yet"></svg>'
-    values = values[-slots:]
     top = max(values) or 1.0
-    step = width / (slots - 1)
+    step = width / (slots // 2 - 1)
     left = width - (len(values) - 1) * step
-    points = " ".join(f"{left + i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}"
-                      for i, v in enumerate(values))
+    scale = (height - 4) / top
+    points = " ".join(f"{left + i * step:.0f},{height - 2 - v * scale:.0f}" for i, v in enumerate(values))
     return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{label}, up to {top:.1f}/s"><line x1="0" y1="{height - 1}" x2="{width}" '
             f'y2="{height - 1}" stroke="#ddd"/><polyline fill="none" stroke="#1a73e8" stroke-width="1.5" '

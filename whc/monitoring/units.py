@@ -272,7 +272,7 @@ class Fleet:
             "session": unit.session, "seq": unit.seq, "seq_holes": unit.seq_holes, "seq_missing": unit.seq_missing,
             "clock_offset_seconds": round(statistics.median(offsets), 4) if offsets else None,
             "silent": unit.silent, "stalled": unit.stalled, "sender": health,
-            "rate_history": [round(x, 2) for x in history], "rate_history_step_seconds": BIN_SECONDS,
+            "rate_history": history, "rate_history_step_seconds": BIN_SECONDS,
         }
 
 
