@@ -97,6 +97,7 @@ class StatusHttpServer(threading.Thread):
                 self._close(client)
             self.selector.close()
             self.listener.close()
+            self._wake_r.close()
 
     def _accept(self) -> None:
         for _ in range(64):
