@@ -16,6 +16,7 @@ command -v npm >/dev/null || need_apt nodejs npm || true
 bash scripts/unpack_syslog_ng.sh >/dev/null || true
 bash scripts/install_node_red.sh >/dev/null || true
 command -v logrotate >/dev/null || need_apt logrotate || true  # for the SIGHUP test in tests/server/test_rotation.py
+{ command -v promtool && command -v chromium; } >/dev/null || need_apt prometheus chromium || true  # tests/monitoring
 "$PY" -m ruff check .
 [ "$#" -gt 0 ] && exec "$PY" -m pytest "$@"
 status=0

@@ -38,7 +38,8 @@ def check(chunks: list[bytes], max_line_bytes: int = 1024, parser: str = "stdlib
     handler, rows, encoded_rejects = feed(chunks, max_line_bytes, parser=parser)
     rejects = [json.loads(record) for record in encoded_rejects]
     assert all(record.endswith(b"\n") and record.count(b"\n") == 1 for record in encoded_rejects)
-    line_rejects = [r for r in rejects if r["line"] != 0]  # line 0: a refused hello
+    line_rejects = [r for r in rejects if r["line"] not in (0, None)]  # 0: a refused hello; None: a status line
+    assert all(r["reason"].startswith("status line") for r in rejects if r["line"] is None)
     assert handler.lines == len(rows) + len(line_rejects), "every counted line is stored or recorded"
     for _key, _seq, line in rows:
         assert line.endswith("\n") and line.count("\n") == 1, "one row is one line"

@@ -230,3 +230,22 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def http_get(port: int, path: str = "/", host: str = "127.0.0.1", timeout: float = 10.0) -> tuple[int, str]:
+    """GET ``path`` from a local HTTP endpoint: (status code, body text)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as answer:
+            return answer.status, answer.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+def fleet_unit(port: int, sh_id: str) -> dict[str, Any] | None:
+    """The unit's entry in the server's /status.json, or None while it has none."""
+    code, body = http_get(port, "/status.json")
+    assert code == 200, body
+    return next((u for u in json.loads(body)["units"] if u["sh_id"] == sh_id), None)

@@ -159,7 +159,8 @@ KEYS: tuple[Key, ...] = (
     Key("max_pending_bytes", 16 * 2**20,
         "Received bytes not yet on disk, over all clients, before the server stops reading (backpressure).",
         _int(2**16), "server"),
-    Key("stats_interval", 60, "Seconds between stats lines in the log.", _number(0.1), "both"),
+    Key("stats_interval", 60, "Seconds between stats lines in the log (and a sender's status lines).", _number(0.1),
+        "both"),
     Key("token", None, "Shared secret every client must send in its hello (constant-time compare, never logged).",
         _str, "both"),
     Key("token_file", None, "A file holding the token instead (keep it 0600).", _str, "both"),
@@ -188,6 +189,13 @@ KEYS: tuple[Key, ...] = (
     # --- ingest speed (issue 14) ---
     Key("parser", "auto", "Line parser: auto (msgspec if installed, else stdlib), stdlib or msgspec; all give the "
         "same rows and rejects.", _choice("auto", "stdlib", "msgspec"), "server"),
+    # --- watching the fleet (issue 11) ---
+    Key("http_port", None, "Port of the HTTP status endpoints (/, /status.json, /metrics); default: none (off).",
+        _int(1, 65535), "server"),
+    Key("http_ip", "127.0.0.1", "Address the HTTP endpoints listen on; allowed_ips applies to them too.", _str,
+        "server"),
+    Key("silent_after", 30, "Seconds without a new reading before a unit that delivered is logged as silent.",
+        _number(1), "server"),
     # --- the sender (on each Pi) ---
     Key("unit", None, "This Pi's name, sent as sh_id (default: the hostname).", _unit, "sender"),
     Key("servers", None, 'Servers to fail over between, in order: [{"ip": ..., "port": ...}, ...]; default: '

@@ -144,6 +144,7 @@ class Hello:
     acks: bool
     sh_id: str | None
     token: str | None = field(default=None, repr=False)
+    status: bool = False  # the client will send status lines (so a server that cannot count them refuses it)
 
 
 def parse_hello(obj: dict[str, Any]) -> Hello:
@@ -153,7 +154,7 @@ def parse_hello(obj: dict[str, Any]) -> Hello:
     acks = obj.get("acks", False)
     if type(acks) is not bool:
         raise ProtocolError("hello: acks must be true or false")
-    unknown = sorted(set(obj) - {"hello", "acks", "sh_id", "token"})
+    unknown = sorted(set(obj) - {"hello", "acks", "sh_id", "token", "status"})
     if unknown:
         raise ProtocolError(f"hello: unknown key {_short(unknown[0])}")
     sh_id = obj.get("sh_id")
@@ -162,16 +163,22 @@ def parse_hello(obj: dict[str, Any]) -> Hello:
     token = obj.get("token")
     if token is not None and type(token) is not str:
         raise ProtocolError("hello: token must be a string")
-    return Hello(acks, sh_id, token)
+    status = obj.get("status", False)
+    if type(status) is not bool:
+        raise ProtocolError("hello: status must be true or false")
+    return Hello(acks, sh_id, token, status)
 
 
-def encode_hello(acks: bool = True, sh_id: str | None = None, token: str | None = None) -> bytes:
+def encode_hello(acks: bool = True, sh_id: str | None = None, token: str | None = None,
+                 status: bool = False) -> bytes:
     """The hello a client sends first."""
     hello: dict[str, Any] = {"hello": VERSION, "acks": acks}
     if sh_id is not None:
         hello["sh_id"] = sh_id
     if token is not None:
         hello["token"] = token
+    if status:
+        hello["status"] = True
     return (json.dumps(hello) + "\n").encode()
 
 
@@ -253,6 +260,15 @@ def epoch_time(value: str) -> str:
     if len(value) > MAX_NUMBER_CHARS or not 0 <= micros < _EPOCH_LIMIT:
         raise ProtocolError(f"time {_short(value)}: Unix seconds out of range (0 to 253402300799.999999)")
     return format_time(_EPOCH + timedelta(microseconds=micros))
+
+
+STATUS_PREFIX = b'{"status"'
+"""A line that starts with these bytes is a sender's health report, never a reading (docs/protocol.md)."""
+
+
+def is_status(line: bytes) -> bool:
+    """True if a received line is a status line (checked on the raw bytes: cheap for every line)."""
+    return line.startswith(STATUS_PREFIX)
 
 
 def encode_ack(count: int) -> bytes:

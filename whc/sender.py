@@ -16,6 +16,7 @@ from . import protocol
 from .buffering.buffer import Buffer
 from .buffering.forwarder import Forwarder
 from .config import Config
+from .monitoring.health import HealthReport
 from .sampling.backends import SensorBackend
 from .sampling.led import StatusDisplay
 from .sampling.sampler import Sampler
@@ -39,10 +40,12 @@ class Sender:
         self.buffer = Buffer(settings.resolve("spool_dir"), settings["spool_max_bytes"], settings["memory_readings"],
                              settings["fsync_interval"])
         self.servers = list(settings["servers"] or [(settings["ip"], settings["port"])])
-        hello = protocol.encode_hello(acks=True, sh_id=unit, token=settings.secret("token"))
-        self.forwarder = Forwarder(self.buffer, self.servers, settings["max_in_flight"], settings["ack_timeout"],
-                                   hello, _tls_context(settings), settings["tls_server_name"])
+        hello = protocol.encode_hello(acks=True, sh_id=unit, token=settings.secret("token"), status=True)
         self.sampler = Sampler(backend, unit, settings["interval"], self.buffer.add)
+        health = HealthReport(unit, self.buffer, self.sampler, backend)
+        self.forwarder = Forwarder(self.buffer, self.servers, settings["max_in_flight"], settings["ack_timeout"],
+                                   hello, _tls_context(settings), settings["tls_server_name"], health.line,
+                                   settings["stats_interval"])
 
     def request_stop(self, *_: object) -> None:
         """Ask ``run`` to stop (safe from a signal handler or another thread)."""

@@ -35,6 +35,7 @@ def encode(obj: object) -> bytes:
 
 
 LINES = (OBJECTS.map(encode) | VALID_ISH.map(encode) | st.binary(max_size=200)
+         | st.binary(max_size=40).map(lambda b: b'{"status"' + b)  # a status line, broken or not
          | st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")))
 
 

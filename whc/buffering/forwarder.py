@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 from .. import protocol
 from ..exc import ServerGone
@@ -32,8 +33,11 @@ class Forwarder(threading.Thread):
 
     def __init__(self, buffer: Buffer, servers: list[tuple[str, int]], max_in_flight: int, ack_timeout: float,
                  hello: bytes = protocol.encode_hello(), tls: ssl.SSLContext | None = None,
-                 server_name: str | None = None) -> None:
+                 server_name: str | None = None, status: Callable[[], bytes] | None = None,
+                 status_interval: float = 60.0) -> None:
         super().__init__(name="forwarder", daemon=True)
+        self.status = status  # the health line sent on connect and every status_interval (the hello says so)
+        self.status_interval = status_interval
         self.hello = hello
         self.tls = tls
         self.server_name = server_name
@@ -98,8 +102,11 @@ class Forwarder(threading.Thread):
         sent = buffer.acked  # position after the last line sent
         lines_sent = lines_acked = 0
         runs = [(0, sent)]  # (lines sent before it, its position): where lost positions were skipped
-        waiting_since = time.monotonic()
+        waiting_since = next_status = time.monotonic()
         while not self.stopping.is_set():
+            if self.status is not None and time.monotonic() >= next_status:  # not counted as a line
+                sock.sendall(self.status())
+                next_status = time.monotonic() + self.status_interval
             while lines_sent - lines_acked < self.max_in_flight:
                 start, lines = buffer.read(sent, min(LINES_PER_SEND, self.max_in_flight - (lines_sent - lines_acked)))
                 if not lines:

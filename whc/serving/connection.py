@@ -38,6 +38,7 @@ class Connection:
     events: int = selectors.EVENT_READ
     handshaking: bool = False  # TLS handshake not finished yet
     failure: OSError | None = None  # the error that ended receiving, after some bytes had arrived
+    unit: str | None = None  # the sh_id it speaks for, once known (the fleet's state keeps it here)
 
     def has_output(self) -> bool:
         """Something is waiting to be sent: composed already, or due from the handler."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from .. import protocol
 from ..exc import ProtocolError
 from ..parsers.stdlib import StdlibParser
-from ..storage import Batch, Row
+from ..storage import Batch, Row, UnitSpan
 from ..storage.rejects import reject_record
 from .access import token_matches
 
@@ -27,8 +27,8 @@ class Handler:
     """Protocol state of one connection (the ``socketserver`` request-handler role).
 
     The server calls ``feed``, ``abandon_partial``, ``committed``, ``outgoing``, ``has_output``,
-    ``require_identity`` and ``stop_reading``, and reads ``ip``, ``lines``, ``rejected``,
-    ``replies``, ``finished`` and ``auth_failure``; it sets nothing else.
+    ``require_identity``, ``take_status`` and ``stop_reading``, and reads ``ip``, ``sh_id``, ``status``,
+    ``lines``, ``rejected``, ``replies``, ``finished`` and ``auth_failure``; it sets nothing else.
     """
 
     def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
@@ -55,6 +55,8 @@ class Handler:
         self.errors: deque[bytes] = deque()
         self.rejected = 0
         self.finished: str | None = None  # why no more input will be read
+        self.sh_id: str | None = None  # the unit named in the hello
+        self.status: dict | None = None  # the newest status line not yet taken by the server
 
     @property
     def replies(self) -> bool:
@@ -81,6 +83,8 @@ class Handler:
         if self.at_start:
             chunk = self._drop_bom(chunk, eof)
         lines = chunk.split(b"\n")
+        spans = batch.spans
+        unit = last = None
         self.partial = lines.pop()
         if b"}" in self.partial:  # objects back to back without newlines: each is handled once complete
             self._cut_partial(lines)
@@ -110,6 +114,9 @@ class Handler:
                     continue
             if self.auth_failure:
                 break
+            if line.startswith(protocol.STATUS_PREFIX):  # health, not a reading: not counted as a line
+                self._take_status(line, batch, recv_time)
+                continue
             self.lines += 1
             if self.finished:  # received before the connection closes: recorded, not stored
                 self._reject(batch, recv_time, f"not stored: connection closing ({self.finished})", line)
@@ -129,6 +136,14 @@ class Handler:
                 self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
+            if reading["sh_id"] != unit:  # a new unit in this batch (once per batch for our senders)
+                if spans:
+                    spans[-1].last = last
+                unit = reading["sh_id"]
+                spans.append(UnitSpan(unit, len(batch.rows) - 1, reading))
+            last = reading
+        if spans:
+            spans[-1].last = last
         if self.auth_failure:
             self.partial = b""
         elif not self.trusted and len(self.partial) > self.max_line_bytes:
@@ -229,9 +244,26 @@ class Handler:
             self._fail_auth(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
             return True
         self.acks = hello.acks
+        self.sh_id = hello.sh_id
         self.ok_due = True
         self.trusted = True
         return True
+
+    def _take_status(self, line: bytes, batch: Batch, recv_time: str) -> None:
+        """Keep a status line for the server to read; a broken one is recorded (line null), not answered."""
+        try:
+            obj = protocol.decode_line(line)
+        except ProtocolError as exc:
+            batch.rejects.append(reject_record(recv_time, self.ip, None, f"status line: {exc}", line))
+            return
+        if self.identities is not None and obj.get("sh_id", self.sh_id) not in self.identities:
+            return  # health for a unit this certificate does not speak for: ignored
+        self.status = obj
+
+    def take_status(self) -> dict | None:
+        """The newest status line received and not yet taken, or None."""
+        status, self.status = self.status, None
+        return status
 
     def _fail_auth(self, reason: str) -> None:
         """A security failure: the connection ends and nothing more of it is stored or recorded."""

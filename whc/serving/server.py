@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from ..config import Config
+from ..monitoring.watch import FleetWatch
 from ..parsers import choose as choose_parser
 from ..protocol import utc_now
 from ..storage import Batch
@@ -66,11 +67,14 @@ class Server:
         self._waker = Waker()
         self._stop = False
         self.committer: Committer = committer_factory(self._committed)
+        self.started = time.time()
+        self.watch = FleetWatch(config, self.gate.allowlist, self.committer.known_units(), self._server_view)
 
     # --- life cycle -------------------------------------------------------------------------
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT or ``request_stop``; return the exit code."""
         self.committer.start()
+        self.watch.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self._waker, selectors.EVENT_READ, self._waker.drain)
@@ -94,6 +98,7 @@ class Server:
             if now >= next_sweep:
                 next_sweep = now + 1.0
                 self._sweep(now)
+                self.watch.tick(now)
             if now >= next_stats:
                 written = self.committer.written
                 self._log_stats((written - last_written) / (now - last_stats))
@@ -142,6 +147,7 @@ class Server:
         for conn in list(self.conns):
             self._close(conn, "server stopping")
         self._log_stats(0.0)
+        self.watch.stop()
         if not committed:  # the committer may still be inside a write: leave its files alone
             log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
                       "senders will resend them", self.pending)
@@ -266,6 +272,7 @@ class Server:
             self._submit(conn, batch)
         elif conn.handler.has_output():
             self._flush(conn)
+        self.watch.unit_news(conn)
 
     def _submit(self, conn: Connection, batch: Batch) -> None:
         batch.owner = conn
@@ -310,6 +317,7 @@ class Server:
 
     def _apply_commits(self) -> None:
         touched = set()
+        now = time.monotonic()
         while self._done:
             batch = self._done.popleft()
             conn: Connection = batch.owner
@@ -317,6 +325,7 @@ class Server:
             self.pending -= batch.nbytes
             conn.handler.committed(batch)
             touched.add(conn)
+            self.watch.committed(batch, conn, now)
         for conn in touched:
             if conn.closed:
                 continue
@@ -341,6 +350,7 @@ class Server:
         self.paused.discard(conn)
         h = conn.handler
         self.gate.closed(h.ip)
+        self.watch.closed(conn)
         if quiet:
             return
         if h.rejected:
@@ -372,3 +382,12 @@ class Server:
         log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
                  "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
                  self.gate.denied + self.gate.auth_failures, self.pending, state)
+
+    def _server_view(self) -> dict:
+        """The server-wide figures for /metrics and /status.json (read by the HTTP thread)."""
+        c = self.committer
+        return {"readings_written_total": c.written, "readings_rejected_total": c.rejected,
+                "readings_duplicate_total": c.duplicates, "connections": len(self.conns),
+                "pending_bytes": self.pending, "writes_failing": c.failing is not None,
+                "writes_failing_reason": c.failing, "connections_refused_total": self.gate.denied,
+                "started_timestamp": self.started, "sink": c.sink.name}

@@ -17,6 +17,17 @@ Row = tuple[SessionKey | None, int, Any]
 Readings are encoded as soon as they are parsed, so what waits for the disk is compact."""
 
 
+@dataclass(eq=False)
+class UnitSpan:
+    """Consecutive rows of one ``sh_id`` in a batch: where they start, their first and last reading."""
+
+    sh_id: str
+    start: int  # index of its first row in ``Batch.rows``
+    first: Any  # the first reading (a dict), for the fleet's per-unit state
+    last: Any = None  # the last reading
+    duplicates: int = 0  # set by the committer: rows of the span that were already stored
+
+
 @dataclass
 class Batch:
     """What one connection handed over in one go: readings, refused lines, and how far it got."""
@@ -26,3 +37,4 @@ class Batch:
     nbytes: int  # bytes received for it (for backpressure accounting)
     rows: list[Row] = field(default_factory=list)
     rejects: list[bytes] = field(default_factory=list)  # encoded rejects-log lines
+    spans: list[UnitSpan] = field(default_factory=list)  # which unit the rows belong to (usually one span)

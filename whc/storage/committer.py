@@ -68,6 +68,10 @@ class Committer(threading.Thread):
         self.join(timeout)
         return not self.is_alive()
 
+    def known_units(self) -> set[str]:
+        """The sh_ids the sink already holds readings of (as far as it knows cheaply)."""
+        return self.sink.known_units()
+
     def close(self) -> None:
         """After ``stop``: checkpoint the sink and release its files and connections."""
         self.sink.close()
@@ -109,7 +113,7 @@ class Committer(threading.Thread):
         duplicates = rejected = 0
         for batch in batches:
             if batch.rows:
-                duplicates += stage(batch.rows)
+                duplicates += _stage_spans(stage, batch)
             if batch.rejects:
                 self.rejects.stage(batch.rejects)
                 rejected += len(batch.rejects)
@@ -151,6 +155,24 @@ class Committer(threading.Thread):
             self.sink.checkpoint()
         except OSError as exc:
             log.warning("checkpoint failed: %s", exc)
+
+
+def _stage_spans(stage: Callable[[list], int], batch: Batch) -> int:
+    """Stage a batch's rows, one unit span at a time so each span learns its duplicates."""
+    spans = batch.spans
+    if len(spans) <= 1:
+        duplicates = stage(batch.rows)
+        if spans:
+            spans[0].duplicates = duplicates
+        return duplicates
+    total = 0
+    ends = [span.start for span in spans[1:]] + [len(batch.rows)]
+    if spans[0].start:  # rows before the first span (none today): staged as they are
+        total += stage(batch.rows[: spans[0].start])
+    for span, end in zip(spans, ends, strict=True):
+        span.duplicates = stage(batch.rows[span.start:end])
+        total += span.duplicates
+    return total
 
 
 def open_storage(config: Config, on_commit: Callable[[list[Batch]], None]) -> Committer:

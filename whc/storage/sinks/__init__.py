@@ -73,6 +73,10 @@ class Sink(ABC):
     def describe(self) -> str:
         """Where the rows go, for the log (never a password)."""
 
+    def known_units(self) -> set[str]:
+        """The sh_ids this sink holds readings of, as far as it knows without a query (for the live view)."""
+        return set()
+
     def checkpoint(self) -> None:  # noqa: B027 - optional hook
         """Persist cheap-to-rebuild state (called now and then after a commit)."""
 

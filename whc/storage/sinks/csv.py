@@ -95,6 +95,9 @@ class CsvSink(Sink):
                                 config["csv_keep_days"])
         return cls(config.resolve("csv"), rejects, policy)
 
+    def known_units(self) -> set[str]:
+        return {sh_id for sh_id, _session in self.marks.marks}
+
     def stage(self, rows: Iterable[Row]) -> int:
         duplicates = 0
         is_new = self.marks.is_new
