@@ -22,6 +22,7 @@ from ..storage import Batch
 from ..storage.committer import Committer
 from .access import certificate_names
 from .allowlist import normalise_ip
+from .backpressure import Backpressure
 from .connection import WOULD_BLOCK, Connection
 from .gate import Gate
 from .handler import Handler
@@ -31,12 +32,10 @@ from .waker import Waker
 
 log = logging.getLogger(__name__)
 
-CONN_IN_FLIGHT = 4 * 2**20  # received-but-uncommitted bytes per connection before it is paused
 LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack to go out
 SHUTDOWN_SECONDS = 4.5
 ACCEPTS_PER_WAKE = 256
 HANDSHAKE_SECONDS = 10.0
-ROW_OVERHEAD = 120  # bytes a staged row costs beyond its text (tuple, key, string header)
 
 
 class Server:
@@ -54,15 +53,13 @@ class Server:
         if (too_few_files := raise_open_files(config["max_connections"])) is not None:
             log.warning("%s", too_few_files)
         self.idle_timeout: float = config["idle_timeout"]
-        self.max_pending: int = config["max_pending_bytes"]
+        self.backpressure = Backpressure(config["max_pending_bytes"])
         self.parser = choose_parser(config["parser"])
         self.parse = self.parser.parse
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
         self.address = self.listener.getsockname()
         self.conns: set[Connection] = set()
-        self.pending = 0
-        self.paused: set[Connection] = set()
         self._done: deque[Batch] = deque()
         self._waker = Waker()
         self._stop = False
@@ -124,7 +121,7 @@ class Server:
         for conn in list(self.conns):
             if conn.closed or conn.handler.finished is not None:
                 continue
-            if not conn.paused and not conn.handshaking and self.pending <= self.max_pending:
+            if not conn.paused and not conn.handshaking and not self.backpressure.full:
                 self._read_available(conn, read_until)  # what clients sent before the stop
             batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
             if batch is not None:
@@ -150,7 +147,7 @@ class Server:
         self.watch.stop()
         if not committed:  # the committer may still be inside a write: leave its files alone
             log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
-                      "senders will resend them", self.pending)
+                      "senders will resend them", self.backpressure.pending)
             return 1
         self.committer.close()
         log.info("stopped cleanly")
@@ -233,8 +230,8 @@ class Server:
             self._drop_untrusted_after_reply(conn)
         elif conn.handler.finished:
             self._finish_input(conn, conn.handler.finished)
-        elif conn.in_flight > CONN_IN_FLIGHT or self.pending > self.max_pending:
-            self._pause(conn)
+        else:
+            self.backpressure.pause_if_needed(conn)
 
     def _drop_untrusted_after_reply(self, conn: Connection) -> None:
         """Send the client its error line (best effort, never waiting), then close."""
@@ -246,7 +243,7 @@ class Server:
 
         What stays unread is unacknowledged, so clients that use acks send it again."""
         for _ in range(64):
-            if time.monotonic() > until or self.pending > self.max_pending:
+            if time.monotonic() > until or self.backpressure.full:
                 return
             try:
                 data = conn.receive()
@@ -276,11 +273,7 @@ class Server:
 
     def _submit(self, conn: Connection, batch: Batch) -> None:
         batch.owner = conn
-        # What it holds until committed: encoded rows (about the size of the input, plus their
-        # tuples) and rejects-log lines; this is what max_pending_bytes bounds.
-        batch.nbytes = batch.nbytes + ROW_OVERHEAD * len(batch.rows) + sum(map(len, batch.rejects)) + 1
-        conn.in_flight += batch.nbytes
-        self.pending += batch.nbytes
+        self.backpressure.submitted(conn, batch)
         self.committer.submit(batch)
 
     def _finish_input(self, conn: Connection, why: str) -> None:
@@ -291,23 +284,6 @@ class Server:
         conn.closing_since = time.monotonic()
         conn.set_events(0)
         self._flush(conn)
-
-    # --- backpressure -----------------------------------------------------------------------
-    def _pause(self, conn: Connection) -> None:
-        if not conn.paused:
-            conn.paused = True
-            self.paused.add(conn)
-            conn.set_events(conn.events & ~selectors.EVENT_READ)
-
-    def _resume_paused(self) -> None:
-        if not self.paused or self.pending > self.max_pending // 2:
-            return
-        for conn in list(self.paused):
-            if conn.in_flight <= CONN_IN_FLIGHT // 2:
-                conn.paused = False
-                self.paused.discard(conn)
-                if not conn.closed and conn.closing_since is None:
-                    conn.set_events(conn.events | selectors.EVENT_READ)
 
     # --- commits and acks -------------------------------------------------------------------
     def _committed(self, batches: list[Batch]) -> None:
@@ -321,8 +297,7 @@ class Server:
         while self._done:
             batch = self._done.popleft()
             conn: Connection = batch.owner
-            conn.in_flight -= batch.nbytes
-            self.pending -= batch.nbytes
+            self.backpressure.committed(conn, batch)
             conn.handler.committed(batch)
             touched.add(conn)
             self.watch.committed(batch, conn, now)
@@ -330,7 +305,7 @@ class Server:
             if conn.closed:
                 continue
             self._flush(conn)
-        self._resume_paused()
+        self.backpressure.resume()
 
     def _flush(self, conn: Connection) -> None:
         """Send what is due; close a closing connection once nothing of it waits."""
@@ -347,7 +322,7 @@ class Server:
             return
         conn.close()
         self.conns.discard(conn)
-        self.paused.discard(conn)
+        self.backpressure.forget(conn)
         h = conn.handler
         self.gate.closed(h.ip)
         self.watch.closed(conn)
@@ -381,13 +356,13 @@ class Server:
         state = f" WRITES FAILING: {c.failing}" if c.failing else ""
         log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
                  "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
-                 self.gate.denied + self.gate.auth_failures, self.pending, state)
+                 self.gate.denied + self.gate.auth_failures, self.backpressure.pending, state)
 
     def _server_view(self) -> dict:
         """The server-wide figures for /metrics and /status.json (read by the HTTP thread)."""
         c = self.committer
         return {"readings_written_total": c.written, "readings_rejected_total": c.rejected,
                 "readings_duplicate_total": c.duplicates, "connections": len(self.conns),
-                "pending_bytes": self.pending, "writes_failing": c.failing is not None,
+                "pending_bytes": self.backpressure.pending, "writes_failing": c.failing is not None,
                 "writes_failing_reason": c.failing, "connections_refused_total": self.gate.denied,
                 "started_timestamp": self.started, "sink": c.sink.name}
