@@ -29,7 +29,7 @@ POLL = 0.05
 
 
 class Forwarder(threading.Thread):
-    """Sends buffered readings in order; ``connected``/``last_ack`` tell how it goes."""
+    """Sends buffered readings in order; ``connected`` and ``rejected`` tell how it goes."""
 
     def __init__(self, buffer: Buffer, servers: list[tuple[str, int]], max_in_flight: int, ack_timeout: float,
                  hello: bytes = protocol.encode_hello(), tls: ssl.SSLContext | None = None,
@@ -47,9 +47,7 @@ class Forwarder(threading.Thread):
         self.ack_timeout = ack_timeout
         self.stopping = threading.Event()
         self.connected = False
-        self.last_ack = 0.0
         self.rejected = 0
-        self.connects = 0
         self._failures = 0
         self._sock: socket.socket | None = None
 
@@ -95,9 +93,7 @@ class Forwarder(threading.Thread):
         if self._failures:
             log.info("connected to %s port %d after %d failed attempts", host, port, self._failures)
         self._failures = 0
-        self.connects += 1
         self.connected = True
-        self.last_ack = time.monotonic()
         buffer = self.buffer
         sent = buffer.acked  # position after the last line sent
         lines_sent = lines_acked = 0
@@ -132,7 +128,7 @@ class Forwarder(threading.Thread):
                         while len(runs) > 1 and runs[1][0] <= count:
                             runs.pop(0)  # acks only grow: runs before the acked line are done with
                         buffer.ack(runs[0][1] + count - runs[0][0])
-                        self.last_ack = waiting_since = time.monotonic()
+                        waiting_since = time.monotonic()
                     elif "error" in message:
                         self.rejected += 1
                         log.warning("server refused line %s: %s", message.get("line"), message["error"])

@@ -87,6 +87,9 @@ class HealthReport:
             "dropped": self.buffer.dropped, "imu_failures": getattr(self.backend, "imu_failures", 0),
             "rate": round(rate, 2), "uptime": round(now - self.started, 1),
         }
+        counters = getattr(self.backend, "counters", None)  # IMU samples seen, skipped, repeated (issue 16)
+        if counters is not None:
+            report.update((k, v) for k, v in counters().items() if k in ("imu_samples", "imu_skipped", "imu_repeated"))
         temperature = cpu_temperature()
         if temperature is not None:
             report["cpu_temp"] = temperature

@@ -29,7 +29,7 @@ OFFSET_SAMPLES = 31  # live clock-offset samples the median is taken over
 LIVE_BACKLOG = 200  # a sender with at most this many readings waiting is sending fresh readings
 
 # Status-line fields the server understands, with their types; anything else is ignored.
-_INT_FIELDS = ("backlog", "spooled_bytes", "dropped", "imu_failures")
+_INT_FIELDS = ("backlog", "spooled_bytes", "dropped", "imu_failures", "imu_samples", "imu_skipped", "imu_repeated")
 _FLOAT_FIELDS = ("rate", "cpu_temp", "uptime")
 _BOOL_FIELDS = ("clock_synced",)
 
