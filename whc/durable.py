@@ -16,6 +16,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_synced(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (short writes continued) and fsync it; OSError if that failed."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
 def replace_file(path: Path, data: bytes, private: bool = False) -> None:
     """Write ``data`` to ``path`` all-or-nothing and durably: temporary file, fsync, rename, fsync
     the folder. ``private`` files are readable by their owner only (0600). OSError if it failed."""
@@ -24,10 +32,7 @@ def replace_file(path: Path, data: bytes, private: bool = False) -> None:
     try:
         if private:
             os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        write_synced(fd, data)
     finally:
         os.close(fd)
     os.replace(tmp, path)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..durable import fsync_dir
+from ..durable import fsync_dir, write_synced
 from . import records, spoolcheck
 from .holes import Holes
 
@@ -92,10 +92,7 @@ class Spool:
             try:
                 if os.fstat(fd).st_size != last.size:
                     os.ftruncate(fd, last.size)  # cut what an earlier failed write left
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                write_synced(fd, data)
             finally:
                 os.close(fd)
             if new:

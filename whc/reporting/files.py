@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..exc import ReportError
 from ..storage.rotation import active_alias, closed_files, looks_closed
-from .stream import CHUNK_BYTES, CsvStream, Invalid, Layout, TimeParser, open_text
+from .stream import CsvStream, Invalid, Layout, TimeParser, chunked_lines, open_text
 
 _GLOB_CHARS = set("*?[")
 _NOT_CSV = (".state", ".tmp", ".new", ".jsonl")  # the server's other files, which a glob may catch
@@ -146,14 +146,7 @@ class MultiStream:
             try:
                 if stream.layout.has_header:
                     file.readline()
-
-                def lines() -> Iterator[str]:
-                    while chunk := file.readlines(CHUNK_BYTES):
-                        if on_progress is not None:
-                            on_progress(raw.tell())
-                        yield from chunk
-
-                reader = csv.reader(lines())
+                reader = csv.reader(chunked_lines(file, raw, on_progress))
                 for row in reader:
                     self.line = line + reader.line_num
                     if len(row) == width:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..columns import COLUMNS, NAMES, ORIGINAL_HEADER, SENSOR_GROUPS
 from ..exc import ReportError
@@ -206,14 +206,7 @@ class CsvStream:
         with raw, file:
             if self.layout.has_header:
                 file.readline()
-
-            def lines() -> Iterator[str]:
-                while chunk := file.readlines(CHUNK_BYTES):
-                    if on_progress is not None:
-                        on_progress(raw.tell())
-                    yield from chunk
-
-            reader = self._reader = csv.reader(lines())
+            reader = self._reader = csv.reader(chunked_lines(file, raw, on_progress))
             self._offset = 1 if self.layout.has_header else 0
             for row in reader:
                 if len(row) == width:
@@ -234,3 +227,11 @@ class Stream(Protocol):
     def line(self) -> int: ...
 
     def rows(self, on_progress: Callable[[int], None] | None = None) -> Iterator[list[str]]: ...
+
+
+def chunked_lines(file: Any, raw: Any, on_progress: Callable[[int], None] | None) -> Iterator[str]:
+    """The lines of ``file``, read a chunk at a time; ``on_progress`` gets ``raw``'s byte position per chunk."""
+    while chunk := file.readlines(CHUNK_BYTES):
+        if on_progress is not None:
+            on_progress(raw.tell())
+        yield from chunk

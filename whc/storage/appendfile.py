@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..durable import fsync_dir
+from ..durable import fsync_dir, write_synced
 from ..exc import StorageError
 
 
@@ -54,11 +54,7 @@ class AppendFile:
         data = b"".join(self._staged)
         try:
             os.ftruncate(self._fd, self.size)  # drop any partial write left by an earlier failure
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            os.fsync(self._fd)
+            write_synced(self._fd, data)
         except OSError as exc:
             try:
                 os.ftruncate(self._fd, self.size)
