@@ -295,3 +295,36 @@ def test_bad_rotation_settings_fail_with_one_line(tmp_path: Path, setting: str, 
                              str(config)], capture_output=True, text=True, cwd=tmp_path, timeout=30)
     assert result.returncode == 2 and expected in result.stderr and str(config) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_really_full_disk_during_rotation_acknowledges_nothing_unwritten_and_loses_nothing(
+        server_factory, tmp_path: Path) -> None:
+    """The CSV, its closed files, state and rejects log on a small tmpfs that fills up (CI runs as root)."""
+    from mounts import tmpfs
+
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        server = server_factory(csv=str(disk / "whc_data.csv"), csv_max_bytes=16384, csv_compress=True)
+        client = Client(server.port, acks=True)
+        client.send(*(reading(seq=i) for i in range(50)))
+        client.wait_ack(50)
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as file:  # take every free block
+            try:
+                for _ in range(1024):
+                    file.write(b"\0" * 4096)
+            except OSError:
+                pass
+        client.send(*(reading(seq=i) for i in range(50, 600)))
+        wait_for(lambda: "WRITES FAILING" in server.log_text(), 20, what="the write failure to be logged")
+        while not client.quiet(0.5):  # take every ack sent so far
+            if client.read() is None:
+                break
+        on_disk = sum(data.count(b"\n") - 1 for data in
+                      (gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+                       for p in [*closed_files(server.csv_path), server.csv_path]))
+        assert 50 <= client.acked <= on_disk < 600, "only what is on disk is acknowledged"
+        filler.unlink()
+        client.wait_ack(600, timeout=30)
+        assert stored_keys(all_rows(server)) == [("s1", i) for i in range(600)], "each reading once, in order"
+        assert "writes succeed again" in server.log_text()
+        assert server.stop() == 0
