@@ -10,7 +10,7 @@ and the hot path spends no time turning text into floats and back.
 The rules a reading must keep are here and in docs/protocol.md; another parser must keep
 them exactly: a sensor or extra value may also be a string that is exactly a JSON number
 (``_JSON_NUMBER``, stored as that text); ``time`` may be Unix seconds (``epoch_time``).
-Framing of objects sent back to back is parser-independent (``cut_objects``, ``split_line``).
+Framing of objects sent back to back is parser-independent (``whc.framing``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
 
 
-_decoder = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_constant=_no_constants)
+DECODER = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_constant=_no_constants)
 
 ID_RULE = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -54,12 +54,10 @@ _SEQ_LIMIT = 2**63
 _valid_ids: set[str] = set()  # sh_id and session values already checked (bounded)
 
 OK_LINE = b'{"ok": 1}\n'
-BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, ignored at the very start of a connection
 
 # A string standing for a number must be exactly a JSON number (RFC 8259 grammar): no spaces, no "+",
 # no leading zeros, no NaN or Infinity.
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = Decimal("0.000001")
 _EPOCH_LIMIT = 253402300800 * 10**6  # microseconds from 1970 to 10000-01-01T00:00:00Z
@@ -87,49 +85,12 @@ def decode_line(line: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"invalid UTF-8 at byte {exc.start}") from None
     try:
-        obj = _decoder.decode(text)
+        obj = DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid JSON: {_json_reason(exc)}") from None
     if type(obj) is not dict:
         raise ProtocolError(f"not a JSON object: got {_json_type(obj)}")
     return obj
-
-
-def cut_objects(data: bytes) -> tuple[list[bytes], bytes]:
-    """Cut the complete JSON objects that ``data`` starts with off it (framing, docs/protocol.md).
-
-    Returns each object's bytes, in order, and the rest of ``data`` from the first byte that does
-    not begin another complete object (JSON whitespace between and after objects is dropped).
-    Framing only: an object that is cut off may still be refused when it is decoded as a line.
-    """
-    text = data.decode("utf-8", "surrogateescape")  # bytes survive the round trip, even invalid UTF-8
-    objects: list[bytes] = []
-    start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
-    while start < len(text) and text[start] == "{":
-        try:
-            end = _decoder.raw_decode(text, start)[1]
-        except (ValueError, RecursionError):
-            break  # incomplete so far, or broken: the rest stays together
-        objects.append(text[start:end].encode("utf-8", "surrogateescape"))
-        start = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
-    if not objects:
-        return objects, data
-    return objects, text[start:].encode("utf-8", "surrogateescape")
-
-
-def split_line(line: bytes) -> list[bytes] | None:
-    """The pieces of a line that holds several JSON objects in a row, or None if it is one piece.
-
-    A line is split only if it starts with a complete object followed by something else. Each
-    complete object is one piece; whatever follows the last of them is one more piece (to be
-    refused). Called only for a line that failed to decode, so newline clients never pay for it.
-    """
-    objects, rest = cut_objects(line)
-    if not objects or len(objects) == 1 and not rest:
-        return None
-    if rest:
-        objects.append(rest)
-    return objects
 
 
 def is_hello(obj: dict[str, Any]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whc import protocol
+from whc import framing, protocol
 from whc.exc import ProtocolError
 from whc.parsers import load
 
@@ -47,19 +47,19 @@ def test_a_string_that_is_exactly_a_json_number_is_stored_as_that_text(parse) ->
 
 
 def test_split_line_cuts_objects_in_a_row_and_keeps_the_rest_as_one_piece() -> None:
-    assert protocol.split_line(b'{"a":1}{"b":2} \t{"c":{"d":"}{"}}') == [b'{"a":1}', b'{"b":2}', b'{"c":{"d":"}{"}}']
-    assert protocol.split_line(b'{"a":1}{"b":NaN}{"c":3}') == [b'{"a":1}', b'{"b":NaN}{"c":3}']
-    assert protocol.split_line(b'{"a":1} 5') == [b'{"a":1}', b"5"]
-    assert protocol.split_line(b'{"a":"\xc3\xa9"}{"b":"\xff"}') == [b'{"a":"\xc3\xa9"}', b'{"b":"\xff"}']
+    assert framing.split_line(b'{"a":1}{"b":2} \t{"c":{"d":"}{"}}') == [b'{"a":1}', b'{"b":2}', b'{"c":{"d":"}{"}}']
+    assert framing.split_line(b'{"a":1}{"b":NaN}{"c":3}') == [b'{"a":1}', b'{"b":NaN}{"c":3}']
+    assert framing.split_line(b'{"a":1} 5') == [b'{"a":1}', b"5"]
+    assert framing.split_line(b'{"a":"\xc3\xa9"}{"b":"\xff"}') == [b'{"a":"\xc3\xa9"}', b'{"b":"\xff"}']
     for one_piece in (b'{"a":1}', b'{"a":1}  ', b'5 6', b'{"a":', b'x{"a":1}', b'{"a":NaN}{"b":1}'):
-        assert protocol.split_line(one_piece) is None, one_piece
+        assert framing.split_line(one_piece) is None, one_piece
 
 
 def test_cut_objects_takes_only_complete_objects_off_the_front() -> None:
-    assert protocol.cut_objects(b'{"a":1}{"b":2}{"c":') == ([b'{"a":1}', b'{"b":2}'], b'{"c":')
-    assert protocol.cut_objects(b'{"a":1}\r') == ([b'{"a":1}'], b"")
-    assert protocol.cut_objects(b'{"a":"x}') == ([], b'{"a":"x}')
-    assert protocol.cut_objects(b'{"a":"\xc3') == ([], b'{"a":"\xc3'), "a character cut in two waits for the rest"
+    assert framing.cut_objects(b'{"a":1}{"b":2}{"c":') == ([b'{"a":1}', b'{"b":2}'], b'{"c":')
+    assert framing.cut_objects(b'{"a":1}\r') == ([b'{"a":1}'], b"")
+    assert framing.cut_objects(b'{"a":"x}') == ([], b'{"a":"x}')
+    assert framing.cut_objects(b'{"a":"\xc3') == ([], b'{"a":"\xc3'), "a character cut in two waits for the rest"
 
 
 def test_unknown_numeric_keys_go_to_extra(parse) -> None:

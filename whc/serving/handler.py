@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from .. import protocol
+from .. import framing, protocol
 from ..exc import ProtocolError
 from ..parsers.stdlib import StdlibParser
 from ..storage import Batch, Row, UnitSpan
@@ -183,10 +183,10 @@ class Handler:
 
     def _drop_bom(self, chunk: bytes, eof: bool) -> bytes:
         """Drop a UTF-8 byte-order mark that starts the connection."""
-        if len(chunk) < len(protocol.BOM) and protocol.BOM.startswith(chunk) and not eof:
+        if len(chunk) < len(framing.BOM) and framing.BOM.startswith(chunk) and not eof:
             return chunk  # maybe the start of one: decide when more has arrived
         self.at_start = False
-        return chunk[len(protocol.BOM):] if chunk.startswith(protocol.BOM) else chunk
+        return chunk[len(framing.BOM):] if chunk.startswith(framing.BOM) else chunk
 
     def _cut_partial(self, lines: list[bytes]) -> None:
         """Move whole objects from the unterminated rest to ``lines`` (which holds the lines just ended).
@@ -198,7 +198,7 @@ class Handler:
             self.cut_from = 0  # a newline arrived: this rest is new
         if len(self.partial) < self.cut_from:
             return
-        objects, self.partial = protocol.cut_objects(self.partial)
+        objects, self.partial = framing.cut_objects(self.partial)
         lines.extend(objects)
         self.cut_from = 2 * len(self.partial) if len(self.partial) > RESCAN_AFTER_BYTES else 0
 
@@ -207,7 +207,7 @@ class Handler:
         """Put the pieces of a line holding several JSON objects after it in ``lines``; False if it is one piece."""
         if b"}" not in line:
             return False
-        pieces = protocol.split_line(line)
+        pieces = framing.split_line(line)
         if pieces is None:
             return False
         lines[index + 1:index + 1] = pieces
