@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 
 from whc import cli, config, logs
 from whc.buffering.spoolcheck import describe_spool
@@ -39,7 +41,8 @@ def unit_name(settings: config.Config) -> str:
     return unit
 
 
-def start(args) -> int:
+def start(args) -> int | Callable[[], int]:
+    """Load, check and open everything; return an exit code, or the sender's run to call."""
     settings = config.load(args.config)
     unit = unit_name(settings)
     backend_name = "emulator" if args.emulator else settings["backend"]
@@ -51,14 +54,26 @@ def start(args) -> int:
         print(text)
         return 1 if damaged else 0
     logs.setup(args.log_level or settings["log_level"], None)
-    with lock_hat(backend_name, settings.resolve("spool_dir")), \
-            open_backend(backend_name, settings["sensors"], SensorOptions.from_settings(settings)) as backend:
+    held = ExitStack()  # the HAT (lock, then back end), held until the sender stops
+    try:
+        held.enter_context(lock_hat(backend_name, settings.resolve("spool_dir")))
+        backend = held.enter_context(open_backend(backend_name, settings["sensors"],
+                                                  SensorOptions.from_settings(settings)))
         if args.once:
             print(json.dumps(Sampler(backend, unit, 0, lambda _: None).sample()))
+            held.close()
             return 0
         sender = Sender(settings, unit, backend)
         sender.install_signal_handlers()
-        return sender.run()
+    except BaseException:
+        held.close()
+        raise
+
+    def run() -> int:
+        with held:
+            return sender.run()
+
+    return run
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 
 from whc import cli, config, logs
 from whc.exc import ConfigError
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     return cli.run("server", lambda: start(args))
 
 
-def start(args) -> int:
+def start(args) -> int | Callable[[], int]:
+    """Load, check and build everything; return an exit code, or the server's loop to run."""
     settings = config.load(args.config)
     if args.check_config:
         print(json.dumps(config.effective(settings, "server"), indent=2))
@@ -32,7 +34,7 @@ def start(args) -> int:
         raise cli.in_file(settings, exc) from None
     server.install_signal_handlers()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit is a write error (EFBIG), not death
-    return server.serve_forever()
+    return server.serve_forever
 
 
 if __name__ == "__main__":

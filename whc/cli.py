@@ -1,7 +1,8 @@
 """What both command lines share: the common options, and how errors end a start.
 
 A ``ConfigError``, a ``SensorError`` (no usable sensor source) or an ``OSError`` on a configured
-file ends the start with one line on stderr, ``<side>: <message>``, and exit code 2.
+file ends the start with one line on stderr, ``<side>: <message>``, and exit code 2. Once the
+service runs, errors are its own.
 """
 
 from __future__ import annotations
@@ -33,13 +34,20 @@ def in_file(settings: Config, exc: ConfigError) -> ConfigError:
     return exc if message.startswith(str(settings.path)) else ConfigError(f"{settings.path}: {message}")
 
 
-def run(side: str, start: Callable[[], int]) -> int:
-    """Call ``start``; a start-up error that escapes it becomes one line on stderr and exit 2."""
+def run(side: str, start: Callable[[], int | Callable[[], int]]) -> int:
+    """Start: call ``start``, which returns an exit code or the function that runs the service.
+
+    A start-up error that escapes ``start`` becomes one line on stderr and exit 2 (a unit file does
+    not restart on 2: the fix is the operator's). What the running service raises is not caught
+    here: it ends the process with a traceback and exit 1, which systemd restarts.
+    """
     try:
-        return start()
+        outcome = start()
     except (ConfigError, SensorError) as exc:
         print(f"{side}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{side}: {where}{exc.strerror or exc}", file=sys.stderr)
-    return 2
+        return 2
+    return outcome if isinstance(outcome, int) else outcome()

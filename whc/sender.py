@@ -63,7 +63,23 @@ class Sender:
                  ", ".join(f"{host} port {port}" for host, port in self.servers), buffer.session)
         forwarder.start()
         sampler.start()
-        code = 0
+        code = 1  # unless the loop ends as asked
+        try:
+            code = self._loop()
+        finally:  # whatever happened, what is in memory goes to the spool
+            sampler.stop()
+            forwarder.stop()
+            log.info("stopping: %d unacknowledged readings to keep in %s", buffer.waiting, buffer.folder)
+            buffer.close()
+            if code == 0:
+                self.display.close()
+            log.info("stopped; %d readings this run, %d waiting in %s, %d dropped", sampler.count, buffer.waiting,
+                     buffer.folder, buffer.dropped)
+        return code
+
+    def _loop(self) -> int:
+        """Spill, show, watch the parts and log stats until a stop is asked (0) or a part fails (1)."""
+        settings, buffer, forwarder = self.settings, self.buffer, self.forwarder
         stats_every = settings["stats_interval"]
         next_stats = time.monotonic() + stats_every
         self._last = (0, time.monotonic(), 0)
@@ -75,20 +91,11 @@ class Sender:
             if failure is not None:
                 log.error("stopping: %s", failure)
                 self.display.show_fatal()
-                code = 1
-                break
+                return 1
             if time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + stats_every
                 self._log_stats()
-        sampler.stop()
-        forwarder.stop()
-        log.info("stopping: %d unacknowledged readings to keep in %s", buffer.waiting, buffer.folder)
-        buffer.close()
-        if code == 0:
-            self.display.close()
-        log.info("stopped; %d readings this run, %d waiting in %s, %d dropped", sampler.count, buffer.waiting,
-                 buffer.folder, buffer.dropped)
-        return code
+        return 0
 
     def _failure(self) -> str | None:
         """Why the sender cannot go on, or None."""

@@ -186,6 +186,7 @@ def test_sighup_after_a_real_logrotate_reopens_the_csv_and_rejects_log(server_fa
     assert stored_keys(new) == [("s1", i) for i in range(50, 80)]
     old_rejects = server.rejects_path.with_name(server.rejects_path.name + ".1").read_text().splitlines()
     assert len(old_rejects) == 1 and len(server.rejects()) == 1
+    assert os.stat(server.rejects_path).st_mode & 0o777 == 0o600, "the reopened rejects log stays private"
     assert server.stop() == 0
 
 

@@ -20,6 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..sampling.hatlock import LOCK_NAME
 from . import state as state_file
 from .holes import Holes
 from .spool import Spool
@@ -278,6 +279,6 @@ class Buffer:
 def _holds_anything(folder: Path) -> bool:
     """True if ``folder`` exists with something in it (a missing state.json there is news)."""
     try:
-        return any(folder.iterdir())
+        return any(path.name != LOCK_NAME for path in folder.iterdir())  # the emulator's HAT lock is not state
     except OSError:
         return False

@@ -16,7 +16,8 @@ _SERVER = (
     ("whc_pending_bytes", "gauge", "Bytes received but not yet durably stored.", lambda s: s["pending_bytes"]),
     ("whc_writes_failing", "gauge", "1 while writes to the sink fail (acknowledgements stopped), else 0.",
      lambda s: int(s["writes_failing"])),
-    ("whc_connections_refused_total", "counter", "Connections refused by allowed_ips or limits since start.",
+    ("whc_connections_refused_total", "counter",
+     "Connections refused since start: by allowed_ips or limits, or for failing a security check.",
      lambda s: s["connections_refused_total"]),
     ("whc_start_time_seconds", "gauge", "When the server started (Unix time).", lambda s: s["started_timestamp"]),
 )

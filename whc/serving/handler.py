@@ -94,6 +94,8 @@ class Handler:
         # Pieces of a line holding several objects are inserted right after it, and this loop
         # handles them next (a list iterator sees items inserted after its position).
         for index, line in enumerate(lines):
+            if self.auth_failure:
+                break
             if len(line) > self.max_line_bytes:
                 if self._split(lines, index, line):
                     continue
@@ -115,6 +117,8 @@ class Handler:
             if self.auth_failure:
                 break
             if line.startswith(protocol.STATUS_PREFIX):  # health, not a reading: not counted as a line
+                if self._split(lines, index, line):  # a status line and readings in a row: each on its own
+                    continue
                 self._take_status(line, batch, recv_time)
                 continue
             self.lines += 1
@@ -163,15 +167,21 @@ class Handler:
             return None
         return batch
 
-    def abandon_partial(self, recv_time: str, reason: str) -> Batch | None:
+    def abandon_partial(self, recv_time: str, reason: str, resent: bool = False) -> Batch | None:
         """Record an unfinished line as rejected (idle or stopping); None if there is none.
 
         Before a required hello is accepted the line is untrusted: it is dropped unrecorded and the
-        connection counts as refused (``auth_failure``)."""
+        connection counts as refused (``auth_failure``). With ``resent`` (the server is stopping
+        while the rest of the line may still be on its way), a client with acks gets no ack for it
+        and sends it again, so it is dropped uncounted and unrecorded: recording it would cover it
+        with the last ack and lose the reading."""
         if not self.partial.strip() or self.auth_failure:
             return None
         if not self.trusted:
             self._fail_auth(f"{reason}, before a hello")
+            self.partial = b""
+            return None
+        if resent and self.acks:
             self.partial = b""
             return None
         batch = Batch(None, self.lines, len(self.partial))
@@ -253,10 +263,14 @@ class Handler:
         """Keep a status line for the server to read; a broken one is recorded (line null), not answered."""
         try:
             obj = protocol.decode_line(line)
+            if obj.get("status") != "1":  # numbers are kept as their text
+                raise ProtocolError('"status" must be 1: a line that starts with {"status" is a health report, '
+                                    "never a reading (put another key first)")
         except ProtocolError as exc:
             batch.rejects.append(reject_record(recv_time, self.ip, None, f"status line: {exc}", line))
             return
-        if self.identities is not None and obj.get("sh_id", self.sh_id) not in self.identities:
+        sh_id = obj.get("sh_id", self.sh_id)
+        if self.identities is not None and (type(sh_id) is not str or sh_id not in self.identities):
             return  # health for a unit this certificate does not speak for: ignored
         self.status = obj
 
@@ -269,6 +283,7 @@ class Handler:
         """A security failure: the connection ends and nothing more of it is stored or recorded."""
         self.auth_failure = reason
         self.finished = "refused: " + reason
+        self.trusted = False
 
     def _reject(self, batch: Batch, recv_time: str, reason: str, raw: bytes) -> None:
         if self.token is not None:

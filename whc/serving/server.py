@@ -123,7 +123,7 @@ class Server:
                 continue
             if not conn.paused and not conn.handshaking and not self.backpressure.full:
                 self._read_available(conn, read_until)  # what clients sent before the stop
-            batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown")
+            batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown", resent=True)
             if batch is not None:
                 self._submit(conn, batch)
             elif conn.handler.auth_failure:
@@ -364,5 +364,6 @@ class Server:
         return {"readings_written_total": c.written, "readings_rejected_total": c.rejected,
                 "readings_duplicate_total": c.duplicates, "connections": len(self.conns),
                 "pending_bytes": self.backpressure.pending, "writes_failing": c.failing is not None,
-                "writes_failing_reason": c.failing, "connections_refused_total": self.gate.denied,
+                "writes_failing_reason": c.failing,
+                "connections_refused_total": self.gate.denied + self.gate.auth_failures,
                 "started_timestamp": self.started, "sink": c.sink.name}

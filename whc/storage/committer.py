@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..config import Config
 from ..exc import StorageError
+from ..logs import RateLimitedLog
 from . import Batch
 from .rejects import RejectsLog
 from .sinks import Sink, open_sink
@@ -42,6 +43,7 @@ class Committer(threading.Thread):
         self._cond = threading.Condition()
         self._stopping = False
         self._reopen = False
+        self._maintain_log = RateLimitedLog(60.0)
         self.written = 0
         self.duplicates = 0
         self.rejected = 0
@@ -148,7 +150,10 @@ class Committer(threading.Thread):
         try:
             self.sink.maintain()
         except (StorageError, OSError) as exc:
-            log.warning("sink housekeeping failed (retried): %s", exc)
+            if self._maintain_log.due("maintain", time.monotonic()):
+                more = self._maintain_log.take_suppressed("maintain")
+                log.warning("sink housekeeping failed (retried every second): %s%s", exc,
+                            f" ({more} more failures since last logged)" if more else "")
 
     def _checkpoint(self) -> None:
         try:

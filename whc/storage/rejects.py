@@ -38,7 +38,7 @@ class RejectsLog:
 
     def reopen(self) -> None:
         """Start appending to the file now at the path (after an external logrotate); call between commits."""
-        fresh = AppendFile(self.file.path)
+        fresh = AppendFile(self.file.path, private=True)
         self.file.close()
         self.file = fresh
 
