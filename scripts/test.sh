@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
 # Set up everything the tests need, then lint and run them: bash scripts/test.sh [pytest args]
-# With no arguments, two stages: the suite, then "faults" (fault injection in network namespaces,
-# root only, 1-2 minutes). With arguments, pytest runs just those.
+#
+# Set-up: .venv with the pinned Python packages (scripts/venv.sh); the Debian packages the tests run
+# for real (when root with apt, in one apt round; otherwise each missing one is named); syslog-ng
+# unpacked from its .deb (installing it would remove rsyslog) and Node-RED from npm, each cached
+# under ~/.cache once.
+#
+# With no arguments, two stages, each named as it starts: "tests" (the suite, which includes the
+# interop, browser and Prometheus tiers) and "faults" (fault injection in network namespaces,
+# root only). The exit code is that of a failing stage. With arguments, pytest runs just those.
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
-command -v socat >/dev/null || need_apt socat || true  # for the fire-and-forget client test
-ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt postgresql || true  # for tests/postgres
-command -v tc >/dev/null || need_apt iproute2 || true  # ip netns and tc, for the faults stage
-# tests/interop (real third-party clients): rsyslog from apt; syslog-ng unpacked from its .deb (installing it
-# would remove rsyslog); Node-RED from npm into ~/.cache/whc-node-red. nc for tests/server/test_framing.py.
-command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need_apt rsyslog || true
-command -v nc >/dev/null || need_apt netcat-openbsd || true
-command -v npm >/dev/null || need_apt nodejs npm || true
+
+missing=()
+want() {  # want COMMAND PACKAGE...: the packages, if COMMAND is not on this machine
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing+=("${@:2}")
+}
+want socat socat                      # the fire-and-forget client test
+want tc iproute2                      # ip netns and tc, for the faults stage
+want rsyslogd rsyslog                 # tests/interop, and bench/bench_peer.py
+want nc netcat-openbsd                # tests/server/test_framing.py
+want npm nodejs npm                   # Node-RED, for tests/interop
+want logrotate logrotate              # the SIGHUP test in tests/server/test_rotation.py
+want promtool prometheus              # tests/monitoring
+want chromium chromium                # tests/monitoring (the status page in a real browser)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)  # tests/postgres
+if [ "${#missing[@]}" -gt 0 ]; then
+    need_apt "${missing[@]}" || true  # a test that needs what is still missing says so (and fails under CI)
+fi
 bash scripts/unpack_syslog_ng.sh >/dev/null || true
 bash scripts/install_node_red.sh >/dev/null || true
-command -v logrotate >/dev/null || need_apt logrotate || true  # for the SIGHUP test in tests/server/test_rotation.py
-{ command -v promtool && command -v chromium; } >/dev/null || need_apt prometheus chromium || true  # tests/monitoring
+
 "$PY" -m ruff check .
 [ "$#" -gt 0 ] && exec "$PY" -m pytest "$@"
 status=0
-echo "== stage tests: the suite" >&2
+echo "== stage tests: the suite (with the interop, browser and Prometheus tiers)" >&2
 "$PY" -m pytest || status=$?
 echo "== stage faults: network namespaces, link faults, kill -9, a full disk" >&2
 "$PY" -m pytest -m faults tests/faults || status=$?
