@@ -134,17 +134,10 @@ class Fleet:
             unit = self.units.get(sh_id) if sh_id is not None else None
             if unit is not None:
                 unit.rejected += len(batch.rejects)
-        if len(spans) == 1:  # the usual case: one unit per batch
-            span = spans[0]
+        for span in spans:
             unit = self.units.get(span.sh_id) or self.unit(span.sh_id)
             if unit is not None:
-                self._span(unit, span, len(batch.rows) - span.start, now)
-            return
-        ends = [span.start for span in spans[1:]] + [len(batch.rows)]
-        for span, end in zip(spans, ends, strict=True):
-            unit = self.units.get(span.sh_id) or self.unit(span.sh_id)
-            if unit is not None:
-                self._span(unit, span, end - span.start, now)
+                self._span(unit, span, span.end - span.start, now)
 
     def _span(self, unit: Unit, span: Any, count: int, now: float) -> None:
         new = count - span.duplicates

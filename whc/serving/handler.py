@@ -114,8 +114,6 @@ class Handler:
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
                     continue
-            if self.auth_failure:
-                break
             if line.startswith(protocol.STATUS_PREFIX):  # health, not a reading: not counted as a line
                 if self._split(lines, index, line):  # a status line and readings in a row: each on its own
                     continue
@@ -139,15 +137,15 @@ class Handler:
                                                              self.lines))
                 self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
-            batch.rows.append(encode(reading))
             if reading["sh_id"] != unit:  # a new unit in this batch (once per batch for our senders)
                 if spans:
-                    spans[-1].last = last
+                    spans[-1].last, spans[-1].end = last, len(batch.rows)
                 unit = reading["sh_id"]
-                spans.append(UnitSpan(unit, len(batch.rows) - 1, reading))
+                spans.append(UnitSpan(unit, len(batch.rows), reading))
+            batch.rows.append(encode(reading))
             last = reading
         if spans:
-            spans[-1].last = last
+            spans[-1].last, spans[-1].end = last, len(batch.rows)
         if self.auth_failure:
             self.partial = b""
         elif not self.trusted and len(self.partial) > self.max_line_bytes:

@@ -19,12 +19,13 @@ Readings are encoded as soon as they are parsed, so what waits for the disk is c
 
 @dataclass(eq=False)
 class UnitSpan:
-    """Consecutive rows of one ``sh_id`` in a batch: where they start, their first and last reading."""
+    """Consecutive rows of one ``sh_id`` in a batch: where they start and end, their first and last reading."""
 
     sh_id: str
     start: int  # index of its first row in ``Batch.rows``
     first: Any  # the first reading (a dict), for the fleet's per-unit state
     last: Any = None  # the last reading
+    end: int = 0  # index after its last row
     duplicates: int = 0  # set by the committer: rows of the span that were already stored
 
 

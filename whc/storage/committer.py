@@ -165,17 +165,14 @@ class Committer(threading.Thread):
 def _stage_spans(stage: Callable[[list], int], batch: Batch) -> int:
     """Stage a batch's rows, one unit span at a time so each span learns its duplicates."""
     spans = batch.spans
-    if len(spans) <= 1:
+    if len(spans) <= 1:  # the usual case: the rows as they are, no copy
         duplicates = stage(batch.rows)
-        if spans:
-            spans[0].duplicates = duplicates
+        for span in spans:
+            span.duplicates = duplicates
         return duplicates
     total = 0
-    ends = [span.start for span in spans[1:]] + [len(batch.rows)]
-    if spans[0].start:  # rows before the first span (none today): staged as they are
-        total += stage(batch.rows[: spans[0].start])
-    for span, end in zip(spans, ends, strict=True):
-        span.duplicates = stage(batch.rows[span.start:end])
+    for span in spans:
+        span.duplicates = stage(batch.rows[span.start:span.end])
         total += span.duplicates
     return total
 
