@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..sampling.backends.sensehat_api import CPU_TEMP_PATH
+
 log = logging.getLogger(__name__)
 
-CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
 STA_UNSYNC = 0x0040  # adjtimex status: the clock is not synchronised
 TIME_ERROR = 5  # adjtimex return value: the clock is not synchronised
 
@@ -58,7 +59,7 @@ def clock_synchronized() -> bool | None:
 def cpu_temperature() -> float | None:
     """The SoC temperature in °C (Raspberry Pi OS and most Linux boards), or None."""
     try:
-        return int(CPU_TEMPERATURE.read_text().strip()) / 1000
+        return int(Path(CPU_TEMP_PATH).read_text().strip()) / 1000
     except (OSError, ValueError):
         return None
 
