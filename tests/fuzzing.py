@@ -20,7 +20,7 @@ FORMULA_STARTS = ("=", "+", "-", "@")
 def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True,
          parser: str = "stdlib") -> tuple[Handler, list, list]:
     """Run chunks through one connection's handler; return it with the rows and rejects it produced."""
-    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode, parse=load(parser).parse)
+    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode, parser=load(parser))
     rows: list = []
     rejects: list = []
     for chunk in chunks + ([b""] if eof else []):

@@ -13,6 +13,67 @@ from .protocol import DECODER
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, ignored at the very start of a connection
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+RESCAN_AFTER_BYTES = 4096  # an unterminated rest longer than this, with no whole object, waits to double
+
+
+class Framer:
+    """One connection's received bytes, cut into lines; ``rest`` holds the unterminated end so far."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+        self.at_start = True  # nothing received yet (a leading byte-order mark is dropped)
+        self.cut_from = 0  # look for whole objects in the unterminated rest once it is this long
+
+    def lines(self, data: bytes, eof: bool = False) -> list[bytes]:
+        """The lines ``data`` completes (at ``eof``, the rest too: a JSON object needs no newline)."""
+        chunk = self.rest + data if self.rest else data
+        if self.at_start:
+            chunk = self._drop_bom(chunk, eof)
+        lines = chunk.split(b"\n")
+        self.rest = lines.pop()
+        if b"}" in self.rest:  # objects back to back without newlines: each is a line once complete
+            self._cut_rest(lines)
+        if eof and self.rest:
+            lines.append(self.rest)
+            self.rest = b""
+        return lines
+
+    def take_rest(self) -> bytes:
+        """The unterminated rest, which is then gone."""
+        rest, self.rest = self.rest, b""
+        return rest
+
+    def _drop_bom(self, chunk: bytes, eof: bool) -> bytes:
+        """Drop a UTF-8 byte-order mark that starts the connection."""
+        if len(chunk) < len(BOM) and BOM.startswith(chunk) and not eof:
+            return chunk  # maybe the start of one: decide when more has arrived
+        self.at_start = False
+        return chunk[len(BOM):] if chunk.startswith(BOM) else chunk
+
+    def _cut_rest(self, lines: list[bytes]) -> None:
+        """Move whole objects from the unterminated rest to ``lines`` (which holds the lines just ended).
+
+        A long rest that holds none (a broken object) is looked at again only once it has doubled,
+        so a client trickling bytes into it cannot make the server rescan it for every segment.
+        """
+        if lines:
+            self.cut_from = 0  # a newline arrived: this rest is new
+        if len(self.rest) < self.cut_from:
+            return
+        objects, self.rest = cut_objects(self.rest)
+        lines.extend(objects)
+        self.cut_from = 2 * len(self.rest) if len(self.rest) > RESCAN_AFTER_BYTES else 0
+
+    @staticmethod
+    def split(lines: list[bytes], index: int, line: bytes) -> bool:
+        """Put the pieces of a line holding several JSON objects after it in ``lines``; False if it is one piece."""
+        if b"}" not in line:
+            return False
+        pieces = split_line(line)
+        if pieces is None:
+            return False
+        lines[index + 1:index + 1] = pieces
+        return True
 
 
 def cut_objects(data: bytes) -> tuple[list[bytes], bytes]:

@@ -246,13 +246,21 @@ def _check_number(key: str, value: object) -> None:
     if type(value) is not Number and (type(value) is not str or _JSON_NUMBER.match(value) is None):
         raise ProtocolError(f"{_short(key)} must be a number or null, got {_json_type(value)}")
     if len(value) > 17 or "e" in value or "E" in value:  # only these can overflow or underflow a double
-        if len(value) > MAX_NUMBER_CHARS:
-            raise ProtocolError(f"{_short(key)}: number longer than {MAX_NUMBER_CHARS} characters")
-        number = float(value)
-        if not math.isfinite(number):
-            raise ProtocolError(f"{_short(key)}: number out of range (Infinity is not allowed)")
-        if number == 0.0 and any(c in "123456789" for c in value.lower().split("e")[0]):
-            raise ProtocolError(f"{_short(key)}: number out of range (too small for a double)")
+        fault = number_fault(value)
+        if fault is not None:
+            raise ProtocolError(f"{_short(key)}: {fault}")
+
+
+def number_fault(text: str) -> str | None:
+    """Why a JSON number's text cannot be stored (too long, or out of a double's range); None if it can."""
+    if len(text) > MAX_NUMBER_CHARS:
+        return f"number longer than {MAX_NUMBER_CHARS} characters"
+    number = float(text)
+    if not math.isfinite(number):
+        return "number out of range (Infinity is not allowed)"
+    if number == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+        return "number out of range (too small for a double)"
+    return None
 
 
 def _unencodable(text: str) -> bool:

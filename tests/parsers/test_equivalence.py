@@ -117,6 +117,32 @@ CORPUS = [
     b'{"sh_id": "a", "acc_x": true, "col_r": 2}',
     b'{"sh_id": "a", "col_r": 2, "acc_x": "2"}',
     b'{"sh_id": "a", "src_ip": "1.2.3.4"}',
+    # Numbers arrive as plain text in the fast path: a string must never pass for a number, or the reverse.
+    b'{"sh_id":"rpi01","session":1.5,"seq":1,"ori_r":"2.5"}',
+    b'{"sh_id":"1.5","session":1.5,"seq":1,"seq":2}',
+    b'{"sh_id":"rpi01","session":15,"seq":1}',
+    b'{"sh_id":"15","ori_r":1}',  # an id that looks like a number is still an id
+    b'{"sh_id":"1e5","session":"2.5","seq":3,"ori_r":1.5}',
+    b'{"sh_id":"PiE01","session":"sE","seq":3,"ori_r":1.5}',
+    b'{"sh_id":"rpi01","session":"s1","seq":"7","ori_r":7}',
+    b'{"sh_id" :"rpi01","ori_r":1, "ori_r" :"x"}',
+    b'{"sh_id":"rpi01","ori_r":1,"ori_r":"x","acc_x":2}',
+    b'{"sh_id":"rpi01","ori_r":"x","ori_r":1}',
+    b'{"sh_id":"rpi01","time":"2026-11-24T12:00:00.abcdefZ"}',  # its second is known valid by now
+    b'{"sh_id":"rpi01","time":"2026-11-24T12:00:00.123456Zx"}',
+    '{"sh_id":"rpi01","time":"2026-11-24T12:00:00.\u0661\u0662\u0663\u0664\u0665\u0666Z"}'.encode(),
+    '{"sh_id":"rpi01","time":"2026-11-24T12:00:00.١٢٣٤٥٦Z"}'.encode(),
+    '{"sh_id":"rpi01","session":"s1","seq":١٢}'.encode(),
+    b'{"sh_id":"rpi01","session":"s1","seq":1234567890123456789}',
+    b'{"sh_id":"rpi01","session":"s1","seq":9999999999999999999}',
+    b'{"sh_id":"rpi01","acc_x":123456789012345678901234567890}',
+    b'{"sh_id":"rpi01","acc_x":-0,"col_r":0}',
+    b'{"sh_id":"rpi01","acc_x":-0.0,"col_r":0}',
+    b'{"sh_id":"rpi01","acc_x":false}',
+    b'{"sh_id":"rpi01","acc_x":1,"gyr_x":"1"}',
+    b'{"sh_id":"rpi01","time":null,"acc_x":1}',
+    b'{"sh_id":"rpi01","acc_x":1}\r',
+    b'{"sh_id":"rpi01","acc_x":1} ',
     b"[" * 100_000,  # deep nesting
     b'{"a":' * 2000 + b"1" + b"}" * 2000,
 ]
@@ -201,3 +227,33 @@ def test_cells_are_in_column_order_with_null_for_missing_and_none() -> None:
                 "recv_time": RECV_TIME, "src_ip": "10.0.0.1"}
     assert row == ",".join(expected.get(name, "") for name in NAMES) + "\n"
     assert copy_line(reading) == "\t".join(expected.get(name, "\\N") for name in NAMES) + "\n"
+
+
+@pytest.fixture(params=sorted(PARSERS))
+def parser(request):
+    return load(request.param)
+
+
+def test_a_chunk_of_plain_lines_is_taken_at_once_and_gives_what_each_line_gives(parser) -> None:
+    lines = [VALID, VALID.replace(b'"seq":7', b'"seq":8'), VALID.replace(b"1.5", b"null"),
+             VALID.replace(b"1.5", b"1.234e-05"), VALID.replace(b",", b", ").replace(b'":', b'": ')]
+    assert parser.parse_many(lines, RECV_TIME, "127.0.0.1") == [reference(line, RECV_TIME, "127.0.0.1")
+                                                                  for line in lines]
+
+
+@pytest.mark.parametrize("line", CORPUS, ids=range(len(CORPUS)))
+def test_a_chunk_is_taken_at_once_only_if_each_line_would_be_stored_alike(parser, line: bytes) -> None:
+    taken = parser.parse_many([VALID, line], RECV_TIME, "127.0.0.1")
+    expected = outcome(reference, line)
+    if taken is not None:  # (None: each line goes through parse, tested above)
+        assert ("stored", dict(taken[1]), CsvSink.encode(taken[1]), copy_line(taken[1])) == expected
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunk=st.lists(LINES, min_size=1, max_size=4))
+def test_generated_chunks_are_taken_at_once_only_as_each_line_would_be(chunk: list[bytes]) -> None:
+    for name in sorted(PARSERS):
+        taken = load(name).parse_many(chunk, RECV_TIME, "127.0.0.1")
+        if taken is not None:
+            assert [("stored", dict(r), CsvSink.encode(r), copy_line(r)) for r in taken] == \
+                [outcome(reference, line) for line in chunk], name

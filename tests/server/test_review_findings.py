@@ -16,7 +16,7 @@ NOW = "2026-11-25T12:00:00.000000Z"
 
 
 def handler(**extra) -> Handler:
-    return Handler("127.0.0.1", 4096, CsvSink.encode, parse=load("stdlib").parse, **extra)
+    return Handler("127.0.0.1", 4096, CsvSink.encode, parser=load("stdlib"), **extra)
 
 
 def test_a_half_reading_at_shutdown_is_not_acknowledged_so_the_client_sends_it_again(server_factory) -> None:

@@ -22,13 +22,21 @@ CHOICES = ("auto", *PARSERS)
 
 
 class Parser(ABC):
-    """Turns a line (bytes, without its newline) into a reading, or raises ``ProtocolError``."""
+    """Turns a line (bytes, without its newline) into a reading, or raises ``ProtocolError``.
+
+    ``parse_many`` takes a whole received chunk of lines at once when all of them are plain."""
 
     name: str
 
     @abstractmethod
     def parse(self, line: bytes, recv_time: str, src_ip: str) -> Reading:
         """The validated reading of one line, or ``ProtocolError`` with the one-line reason."""
+
+    @abstractmethod
+    def parse_many(self, lines: list[bytes], recv_time: str, src_ip: str) -> list[Reading] | None:
+        """The readings of ``lines`` if every one is plainly valid (the common case, taken fast), else None.
+
+        None says nothing about which line is wrong: the caller then gives each line to ``parse``."""
 
     def describe(self) -> str:
         """Which parser this is, for the log."""

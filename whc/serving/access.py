@@ -1,4 +1,4 @@
-"""Who a client is: the shared token and the names in its TLS client certificate."""
+"""Who a client is: the shared token and the names in its TLS client certificate; the token kept out of records."""
 
 from __future__ import annotations
 
@@ -18,3 +18,16 @@ def certificate_names(cert: dict[str, Any] | None) -> frozenset[str]:
     names = {value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"}
     names.update(value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS")
     return frozenset(names)
+
+
+REDACTED = b"<token>"
+
+
+def redact(raw: bytes, token: bytes) -> bytes:
+    """``raw`` with the token, and a token cut short at its end (a line cut at the limit), blanked out."""
+    if token in raw:
+        raw = raw.replace(token, REDACTED)
+    for keep in range(min(len(token) - 1, len(raw)), 3, -1):
+        if raw.endswith(token[:keep]):
+            return raw[:-keep] + REDACTED
+    return raw

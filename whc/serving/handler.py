@@ -1,4 +1,4 @@
-"""One client connection: framing, hello, per-line validation, acks and error lines.
+"""One client connection: hello, validation of its lines, acks and error lines (``Framer`` cuts the lines).
 
 The handler does no blocking I/O: ``feed`` turns received bytes into a ``Batch`` for the
 committer, and ``outgoing`` composes what to send once batches are durably handled.
@@ -9,18 +9,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 
 from .. import framing, protocol
 from ..exc import ProtocolError
+from ..parsers import Parser
 from ..parsers.stdlib import StdlibParser
 from ..storage import Batch, Row, UnitSpan
 from ..storage.rejects import reject_record
-from .access import token_matches
+from .access import redact, token_matches
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; more are only logged
-RESCAN_AFTER_BYTES = 4096  # an unterminated rest longer than this, with no whole object, waits to double
 
 
 class Handler:
@@ -33,18 +34,16 @@ class Handler:
 
     def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
                  token: bytes | None = None, identities: frozenset[str] | None = None,
-                 parse: Callable[[bytes, str, str], protocol.Reading] = StdlibParser.parse) -> None:
+                 parser: Parser | None = None) -> None:
         self.ip = ip
         self.encode = encode
-        self.parse = parse  # a line (without newline) to a reading, or ProtocolError (see whc/parsers)
+        self.parser = parser or StdlibParser()  # lines (without newline) to readings (see whc/parsers)
         self.token = token  # required in the hello, if set
         self.identities = identities  # the names of the client's certificate, if sh_id must match them
         self.auth_failure: str | None = None  # why the client was refused; nothing more of it is kept
         self.trusted = token is None  # with a token, nothing is recorded until a hello carrying it is accepted
         self.max_line_bytes = max_line_bytes
-        self.partial = b""
-        self.at_start = True  # nothing received yet (a leading byte-order mark is dropped)
-        self.cut_from = 0  # look for whole objects in the unterminated rest once it is this long
+        self.framer = framing.Framer()
         self.seen_first = False
         self.hello = False  # the client sent a hello, so it reads what we write
         self.acks = False
@@ -78,26 +77,47 @@ class Handler:
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
         batch = Batch(None, self.lines, len(data))
-        encode, parse = self.encode, self.parse
-        chunk = self.partial + data if self.partial else data
-        if self.at_start:
-            chunk = self._drop_bom(chunk, eof)
-        lines = chunk.split(b"\n")
+        lines = self.framer.lines(data, eof)
+        if lines and not self._take_plain(lines, batch, recv_time):
+            self._take_each(lines, batch, recv_time)
+        self._end_of_chunk(batch, recv_time)
+        batch.last_line = self.lines
+        if not batch.rows and not batch.rejects:
+            return None
+        return batch
+
+    def _take_plain(self, lines: list[bytes], batch: Batch, recv_time: str) -> bool:
+        """Take a chunk of lines that are all plain readings at once (the common case); False if not all are."""
+        if not self.seen_first or not self.trusted or self.finished or max(map(len, lines)) > self.max_line_bytes:
+            return False  # (nor before a token's hello: then nothing is seen yet)
+        readings = self.parser.parse_many(lines, recv_time, self.ip)
+        if readings is None:
+            return False
+        sh_ids = list(map(_SH_ID, readings))
+        if self.identities is not None and not self.identities.issuperset(sh_ids):
+            return False  # each line's own way refuses the connection
+        self.lines += len(readings)
+        batch.rows.extend(map(self.encode, readings))
+        spans, start = batch.spans, 0
+        while start < len(readings):  # one span per unit (one in all for a sender)
+            sh_id = sh_ids[start]
+            end = len(sh_ids) if sh_ids.count(sh_id) == len(sh_ids) - start else _run_end(sh_ids, start)
+            spans.append(UnitSpan(sh_id, start, readings[start], readings[end - 1], end))
+            start = end
+        return True
+
+    def _take_each(self, lines: list[bytes], batch: Batch, recv_time: str) -> None:
+        """Handle lines one by one: hellos, status lines, readings, refusals and pieces of lines."""
+        encode, parse = self.encode, self.parser.parse
         spans = batch.spans
         unit = last = None
-        self.partial = lines.pop()
-        if b"}" in self.partial:  # objects back to back without newlines: each is handled once complete
-            self._cut_partial(lines)
-        if eof and self.partial:
-            lines.append(self.partial)  # a complete JSON object needs no newline to be whole
-            self.partial = b""
         # Pieces of a line holding several objects are inserted right after it, and this loop
         # handles them next (a list iterator sees items inserted after its position).
         for index, line in enumerate(lines):
             if self.auth_failure:
                 break
             if len(line) > self.max_line_bytes:
-                if self._split(lines, index, line):
+                if self.framer.split(lines, index, line):
                     continue
                 if not self.trusted:
                     self._fail_auth(f"first line longer than {self.max_line_bytes} bytes, before a hello")
@@ -109,13 +129,13 @@ class Handler:
             if not line.strip():
                 continue  # empty lines carry nothing and are not counted
             if not self.seen_first:
-                if self._split(lines, index, line):  # once per connection: a hello may share its line
+                if self.framer.split(lines, index, line):  # once per connection: a hello may share its line
                     continue
                 self.seen_first = True
                 if self._maybe_hello(line, batch, recv_time):
                     continue
             if line.startswith(protocol.STATUS_PREFIX):  # health, not a reading: not counted as a line
-                if self._split(lines, index, line):  # a status line and readings in a row: each on its own
+                if self.framer.split(lines, index, line):  # a status line and readings in a row: each on its own
                     continue
                 self._take_status(line, batch, recv_time)
                 continue
@@ -126,7 +146,7 @@ class Handler:
             try:
                 reading = parse(line, recv_time, self.ip)
             except ProtocolError as exc:
-                if self._split(lines, index, line):
+                if self.framer.split(lines, index, line):
                     self.lines -= 1  # each piece counts as a line instead
                     continue
                 self._reject(batch, recv_time, str(exc), line)
@@ -146,24 +166,23 @@ class Handler:
             last = reading
         if spans:
             spans[-1].last, spans[-1].end = last, len(batch.rows)
+
+    def _end_of_chunk(self, batch: Batch, recv_time: str) -> None:
+        """Decide about the unterminated rest, which waits for more unless it must go now."""
+        rest = self.framer.rest
         if self.auth_failure:
-            self.partial = b""
-        elif not self.trusted and len(self.partial) > self.max_line_bytes:
+            self.framer.take_rest()
+        elif not self.trusted and len(rest) > self.max_line_bytes:
             self._fail_auth(f"first line longer than {self.max_line_bytes} bytes, before a hello")
-            self.partial = b""
+            self.framer.take_rest()
         elif not self.trusted and self.finished:
-            self.partial = b""  # untrusted: dropped unrecorded
-        elif len(self.partial) > self.max_line_bytes:
-            self._too_long(self.partial, batch, recv_time)
-            self.partial = b""
-        elif self.finished and self.partial:
+            self.framer.take_rest()  # untrusted: dropped unrecorded
+        elif len(rest) > self.max_line_bytes:
+            self._too_long(self.framer.take_rest(), batch, recv_time)
+        elif self.finished and rest:
             self.lines += 1
-            self._reject(batch, recv_time, f"unterminated line: connection closing ({self.finished})", self.partial)
-            self.partial = b""
-        batch.last_line = self.lines
-        if not batch.rows and not batch.rejects:
-            return None
-        return batch
+            self._reject(batch, recv_time, f"unterminated line: connection closing ({self.finished})",
+                         self.framer.take_rest())
 
     def abandon_partial(self, recv_time: str, reason: str, resent: bool = False) -> Batch | None:
         """Record an unfinished line as rejected (idle or stopping); None if there is none.
@@ -173,53 +192,19 @@ class Handler:
         while the rest of the line may still be on its way), a client with acks gets no ack for it
         and sends it again, so it is dropped uncounted and unrecorded: recording it would cover it
         with the last ack and lose the reading."""
-        if not self.partial.strip() or self.auth_failure:
+        if not self.framer.rest.strip() or self.auth_failure:
             return None
+        rest = self.framer.take_rest()
         if not self.trusted:
             self._fail_auth(f"{reason}, before a hello")
-            self.partial = b""
             return None
         if resent and self.acks:
-            self.partial = b""
             return None
-        batch = Batch(None, self.lines, len(self.partial))
+        batch = Batch(None, self.lines, len(rest))
         self.lines += 1
-        self._reject(batch, recv_time, reason, self.partial[: self.max_line_bytes])
-        self.partial = b""
+        self._reject(batch, recv_time, reason, rest[: self.max_line_bytes])
         batch.last_line = self.lines
         return batch
-
-    def _drop_bom(self, chunk: bytes, eof: bool) -> bytes:
-        """Drop a UTF-8 byte-order mark that starts the connection."""
-        if len(chunk) < len(framing.BOM) and framing.BOM.startswith(chunk) and not eof:
-            return chunk  # maybe the start of one: decide when more has arrived
-        self.at_start = False
-        return chunk[len(framing.BOM):] if chunk.startswith(framing.BOM) else chunk
-
-    def _cut_partial(self, lines: list[bytes]) -> None:
-        """Move whole objects from the unterminated rest to ``lines`` (which holds the lines just ended).
-
-        A long rest that holds none (a broken object) is looked at again only once it has doubled,
-        so a client trickling bytes into it cannot make the server rescan it for every segment.
-        """
-        if lines:
-            self.cut_from = 0  # a newline arrived: this rest is new
-        if len(self.partial) < self.cut_from:
-            return
-        objects, self.partial = framing.cut_objects(self.partial)
-        lines.extend(objects)
-        self.cut_from = 2 * len(self.partial) if len(self.partial) > RESCAN_AFTER_BYTES else 0
-
-    @staticmethod
-    def _split(lines: list[bytes], index: int, line: bytes) -> bool:
-        """Put the pieces of a line holding several JSON objects after it in ``lines``; False if it is one piece."""
-        if b"}" not in line:
-            return False
-        pieces = framing.split_line(line)
-        if pieces is None:
-            return False
-        lines[index + 1:index + 1] = pieces
-        return True
 
     def _maybe_hello(self, line: bytes, batch: Batch, recv_time: str) -> bool:
         """Handle a first line that is a hello; False if it is a reading."""
@@ -322,14 +307,12 @@ class Handler:
         return b"".join(parts)
 
 
-REDACTED = b"<token>"
+_SH_ID = itemgetter("sh_id")
 
 
-def redact(raw: bytes, token: bytes) -> bytes:
-    """``raw`` with the token, and a token cut short at its end (a line cut at the limit), blanked out."""
-    if token in raw:
-        raw = raw.replace(token, REDACTED)
-    for keep in range(min(len(token) - 1, len(raw)), 3, -1):
-        if raw.endswith(token[:keep]):
-            return raw[:-keep] + REDACTED
-    return raw
+def _run_end(sh_ids: list[str], start: int) -> int:
+    """The index after the run of equal sh_ids that begins at ``start``."""
+    end = start + 1
+    while end < len(sh_ids) and sh_ids[end] == sh_ids[start]:
+        end += 1
+    return end

@@ -55,7 +55,6 @@ class Server:
         self.idle_timeout: float = config["idle_timeout"]
         self.backpressure = Backpressure(config["max_pending_bytes"])
         self.parser = choose_parser(config["parser"])
-        self.parse = self.parser.parse
         self.selector = selectors.DefaultSelector()
         self.listener = bind(config["ip"], config["port"])
         self.address = self.listener.getsockname()
@@ -168,7 +167,7 @@ class Server:
             admitted = self.gate.admit(sock, ip, now)
             if admitted is None:
                 continue
-            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token, parse=self.parse)
+            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token, parser=self.parser)
             conn = Connection(admitted, handler, self.selector, now, handshaking=self.gate.tls is not None)
             self.conns.add(conn)
             self.selector.register(admitted, selectors.EVENT_READ, conn)
