@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import loadgen  # noqa: E402
 from bench_server import start_server  # noqa: E402
 
-from whc.storage.rotation import closed_files  # noqa: E402
+from whc.storage.csvnames import closed_files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from harness import PYTHON, ROOT, Client, ServerProcess, reading, wait_for
 
 from whc.reporting.build import Options, build_report
 from whc.reporting.files import MultiStream, expand, open_stream
-from whc.storage.rotation import closed_files
+from whc.storage.csvnames import closed_files
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

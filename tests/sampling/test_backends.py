@@ -28,7 +28,8 @@ from whc.columns import (
 from whc.exc import ConfigError, SensorError
 from whc.sampling.backends import SensorBackend, columns_for, open_backend
 from whc.sampling.backends import _emu_sim as emu_sim
-from whc.sampling.backends.sensehat_api import SenseHatAPIBackend, tilt_compensated_heading
+from whc.sampling.backends.sensehat_api import SenseHatAPIBackend
+from whc.sampling.backends.sensor_maths import tilt_compensated_heading
 
 # sense_emu's SenseHat() uses a Pillow call deprecated in Pillow 13
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from harness import Client, ServerProcess, reading, wait_for
 
-from whc.storage.rotation import closed_files
+from whc.storage.csvnames import closed_files
 from whc.storage.sinks.csv import HEADER, format_row
 
 SESSIONS = ("s1", "s2", "s3", "s4")

@@ -6,7 +6,8 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
-from .units import BIN_SECONDS, HISTORY_BINS, duration
+from .timetext import duration
+from .units import BIN_SECONDS, HISTORY_BINS
 
 REFRESH_SECONDS = 5
 CLOCK_LIMIT = 2.0  # seconds of clock offset shown as a problem

@@ -10,16 +10,16 @@ apart from each other; nothing waits on a lock.
 from __future__ import annotations
 
 import logging
-import math
 import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ..protocol import valid_id
 from ..storage import Batch
+from .statusfields import known_fields
+from .timetext import duration, iso_seconds, short_time
 
 log = logging.getLogger("whc.fleet")
 
@@ -27,12 +27,6 @@ BIN_SECONDS = 5  # the rate history's resolution
 HISTORY_BINS = 120  # 10 minutes of history
 OFFSET_SAMPLES = 31  # live clock-offset samples the median is taken over
 LIVE_BACKLOG = 200  # a sender with at most this many readings waiting is sending fresh readings
-
-# Status-line fields the server understands, with their types; anything else is ignored.
-_INT_FIELDS = ("backlog", "spooled_bytes", "dropped", "imu_failures", "imu_samples", "imu_skipped", "imu_repeated")
-_FLOAT_FIELDS = ("rate", "cpu_temp", "uptime")
-_BOOL_FIELDS = ("clock_synced",)
-
 
 @dataclass(eq=False)
 class Unit:
@@ -151,7 +145,7 @@ class Fleet:
         unit.last_time, unit.last_recv = last["time"], last["recv_time"]
         self._track_seq(unit, span.first, last, new)
         if live:  # one sample per batch: the sender's newest reading, when it is not working off backlog
-            unit.offsets.append(_seconds(last["recv_time"]) - _seconds(last["time"]))
+            unit.offsets.append(iso_seconds(last["recv_time"]) - iso_seconds(last["time"]))
         if unit.silent:
             unit.silent = False
             log.info("%s back after %s", unit.sh_id, duration(now - (unit.last_stored_at or now)))
@@ -259,8 +253,8 @@ class Fleet:
             "readings_total": unit.stored, "rate": round(rate, 3), "duplicates_total": unit.duplicates,
             "rejected_total": unit.rejected,
             "last_reading_time": unit.last_time, "last_received_time": unit.last_recv,
-            "last_reading_timestamp": _seconds(unit.last_time) if unit.last_time else None,
-            "last_received_timestamp": _seconds(unit.last_recv) if unit.last_recv else None,
+            "last_reading_timestamp": iso_seconds(unit.last_time) if unit.last_time else None,
+            "last_received_timestamp": iso_seconds(unit.last_recv) if unit.last_recv else None,
             "seconds_since_reading": None if unit.last_stored_at is None else round(now - unit.last_stored_at, 1),
             "session": unit.session, "seq": unit.seq, "seq_holes": unit.seq_holes, "seq_missing": unit.seq_missing,
             "clock_offset_seconds": round(statistics.median(offsets), 4) if offsets else None,
@@ -271,56 +265,3 @@ class Fleet:
 
 def _sh_id(unit: Unit) -> str:
     return unit.sh_id
-
-
-def known_fields(status: dict[str, Any]) -> dict[str, Any]:
-    """The status fields this server understands, converted; wrong types and unknown keys are dropped."""
-    out: dict[str, Any] = {}
-    for key in _INT_FIELDS:
-        value = _number(status.get(key))
-        if value is not None and value >= 0:
-            out[key] = int(value)
-    for key in _FLOAT_FIELDS:
-        value = _number(status.get(key))
-        if value is not None:
-            out[key] = value
-    for key in _BOOL_FIELDS:
-        value = status.get(key)
-        if type(value) is bool:
-            out[key] = value
-    return out
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number (kept as its text by the protocol decoder) as a finite float, else None."""
-    if not isinstance(value, str) or type(value) is str or len(value) > 40:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def short_time(iso: str | None) -> str:
-    """``2026-11-25T12:00:01.234567Z`` as ``2026-11-25T12:00:01.2Z``."""
-    if not iso:
-        return "never"
-    return iso[:21] + "Z" if len(iso) == 27 else iso
-
-
-def duration(seconds: float) -> str:
-    """``45 s``, ``2 min 13 s``, ``3 h 5 min``, ``2 d 4 h``."""
-    total = int(max(0.0, seconds))
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        return f"{total // 60} min {total % 60} s"
-    if total < 86400:
-        return f"{total // 3600} h {total % 3600 // 60} min"
-    return f"{total // 86400} d {total % 86400 // 3600} h"
-
-
-def utc_iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..exc import ReportError
-from ..storage.rotation import active_alias, closed_files, looks_closed
+from ..storage.csvnames import active_alias, closed_files, looks_closed
 from .stream import CsvStream, Invalid, Layout, TimeParser, chunked_lines, open_text
 
 _GLOB_CHARS = set("*?[")

@@ -13,6 +13,7 @@ import signal
 import ssl
 import time
 from collections import deque
+from functools import partial
 
 from ..config import Config
 from ..monitoring.watch import FleetWatch
@@ -28,12 +29,13 @@ from .gate import Gate
 from .handler import Handler
 from .limits import raise_open_files
 from .listener import bind
+from .shutdown import shut_down
+from .stats import log_stats, server_view
 from .waker import Waker
 
 log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 10.0  # how long a closing connection may wait for its last ack to go out
-SHUTDOWN_SECONDS = 4.5
 ACCEPTS_PER_WAKE = 256
 HANDSHAKE_SECONDS = 10.0
 
@@ -64,7 +66,8 @@ class Server:
         self._stop = False
         self.committer: Committer = committer_factory(self._committed)
         self.started = time.time()
-        self.watch = FleetWatch(config, self.gate.allowlist, self.committer.known_units(), self._server_view)
+        self.watch = FleetWatch(config, self.gate.allowlist, self.committer.known_units(),
+                                partial(server_view, self))
 
     # --- life cycle -------------------------------------------------------------------------
     def serve_forever(self) -> int:
@@ -97,9 +100,9 @@ class Server:
                 self.watch.tick(now)
             if now >= next_stats:
                 written = self.committer.written
-                self._log_stats((written - last_written) / (now - last_stats))
+                log_stats(self, (written - last_written) / (now - last_stats))
                 last_written, last_stats, next_stats = written, now, now + stats_every
-        return self._shutdown()
+        return shut_down(self)
 
     def request_stop(self, *_: object) -> None:
         """Ask the loop to stop (safe from a signal handler or another thread)."""
@@ -110,47 +113,6 @@ class Server:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, lambda *_: self.committer.request_reopen())  # after an external logrotate
-
-    def _shutdown(self) -> int:
-        deadline = time.monotonic() + SHUTDOWN_SECONDS
-        log.info("stopping: no new connections; committing what was received")
-        self.selector.unregister(self.listener)
-        self.listener.close()
-        read_until = deadline - 2.0  # leave the rest for the commit and the last acks
-        for conn in list(self.conns):
-            if conn.closed or conn.handler.finished is not None:
-                continue
-            if not conn.paused and not conn.handshaking and not self.backpressure.full:
-                self._read_available(conn, read_until)  # what clients sent before the stop
-            batch = conn.handler.abandon_partial(utc_now(), "unterminated line at server shutdown", resent=True)
-            if batch is not None:
-                self._submit(conn, batch)
-            elif conn.handler.auth_failure:
-                self._drop_untrusted(conn, conn.handler.auth_failure)
-        committed = self.committer.stop(max(0.1, deadline - time.monotonic() - 0.5))
-        committed = committed and self.committer.crashed is None
-        self._apply_commits()
-        while time.monotonic() < deadline and any(c.has_output() for c in self.conns if not c.closed):
-            for conn in list(self.conns):
-                if not conn.closed:
-                    self._flush(conn)
-            waiting = [c for c in self.conns if not c.closed and c.out]
-            if not waiting:
-                break
-            for key, _mask in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
-                if isinstance(key.data, Connection):
-                    self._flush(key.data)
-        for conn in list(self.conns):
-            self._close(conn, "server stopping")
-        self._log_stats(0.0)
-        self.watch.stop()
-        if not committed:  # the committer may still be inside a write: leave its files alone
-            log.error("stopped with %d bytes not committed (writes failing or committer crashed); "
-                      "senders will resend them", self.backpressure.pending)
-            return 1
-        self.committer.close()
-        log.info("stopped cleanly")
-        return 0
 
     # --- accepting --------------------------------------------------------------------------
     def _accept(self) -> None:
@@ -236,26 +198,6 @@ class Server:
         """Send the client its error line (best effort, never waiting), then close."""
         self._flush(conn)
         self._drop_untrusted(conn, conn.handler.auth_failure or "refused")
-
-    def _read_available(self, conn: Connection, until: float) -> None:
-        """At shutdown: take in what the client already sent, within the time and memory limits.
-
-        What stays unread is unacknowledged, so clients that use acks send it again."""
-        for _ in range(64):
-            if time.monotonic() > until or self.backpressure.full:
-                return
-            try:
-                data = conn.receive()
-            except WOULD_BLOCK:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self._ingest(conn, b"", eof=True)
-                return
-            self._ingest(conn, data)
-            if conn.handler.finished:
-                return
 
     def _ingest(self, conn: Connection, data: bytes, eof: bool = False) -> None:
         try:
@@ -349,20 +291,3 @@ class Server:
                     self._drop_untrusted(conn, conn.handler.auth_failure)
                 else:
                     self._close(conn, f"idle for {self.idle_timeout:g} s")
-
-    def _log_stats(self, rate: float) -> None:
-        c = self.committer
-        state = f" WRITES FAILING: {c.failing}" if c.failing else ""
-        log.info("stats: connections=%d readings/s=%.1f written=%d rejected=%d duplicates=%d refused=%d "
-                 "pending_bytes=%d%s", len(self.conns), rate, c.written, c.rejected, c.duplicates,
-                 self.gate.denied + self.gate.auth_failures, self.backpressure.pending, state)
-
-    def _server_view(self) -> dict:
-        """The server-wide figures for /metrics and /status.json (read by the HTTP thread)."""
-        c = self.committer
-        return {"readings_written_total": c.written, "readings_rejected_total": c.rejected,
-                "readings_duplicate_total": c.duplicates, "connections": len(self.conns),
-                "pending_bytes": self.backpressure.pending, "writes_failing": c.failing is not None,
-                "writes_failing_reason": c.failing,
-                "connections_refused_total": self.gate.denied + self.gate.auth_failures,
-                "started_timestamp": self.started, "sink": c.sink.name}

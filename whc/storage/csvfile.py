@@ -16,9 +16,9 @@ from ..columns import NAMES
 from ..exc import ConfigError
 from ..protocol import utc_now
 from .appendfile import AppendFile
+from .csvnames import active_alias, closed_files
 from .dedup import HighWaterMarks
 from .rejects import RejectsLog, reject_record
-from .rotation import active_alias, closed_files
 
 log = logging.getLogger(__name__)
 

@@ -1,39 +1,26 @@
-"""The CSV's file names, when to switch to a new file, and the background gzip and expiry of closed files.
+"""When to switch the CSV to a new file, and the switch itself: crash-safe, and finished or undone at start.
 
-One naming scheme (``whc_data.csv`` configured):
-
-- ``whc_data.csv``: the file being written (the active file), when its header is the server's;
-- ``whc_data-active.csv``: the active file instead, when ``whc_data.csv`` holds another header
-  (a file from the first version, say), which the server then never touches;
-- ``whc_data-20261125T000000Z.csv``: a closed file, named after the receive time of its first row
-  (``_001``, ``_002``... after the stamp if several files begin in the same second);
-- ``whc_data-20261125T000000Z.csv.gz``: the same, compressed.
-
-A closed name always holds a time stamp and an active name never does, so neither can be taken for
-the other; names sort chronologically.
+The file names are in ``csvnames``; compressing and expiring closed files in ``housekeeping``.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import logging
 import os
-import re
-import threading
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..durable import fsync_dir
+from .csvnames import active_alias as active_alias  # sinks/csv.py imports these four from here
+from .csvnames import closed_files
+from .csvnames import closed_name as closed_name
+from .housekeeping import Housekeeper as Housekeeper
+from .housekeeping import tidy as tidy
 
 log = logging.getLogger(__name__)
 
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 PERIODS = {"none": 0, "hourly": 3600, "daily": 86400}
-RETRY_SECONDS = 60.0
-COPY_CHUNK = 1 << 20
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
@@ -53,61 +40,6 @@ class RotationPolicy:
     @property
     def housekeeping(self) -> bool:
         return self.compress or self.keep_days > 0
-
-
-def active_alias(configured: Path) -> Path:
-    """Where the server writes when ``configured`` holds another header."""
-    return configured.with_name(f"{configured.stem}-active{configured.suffix}")
-
-
-def _closed_pattern(configured: Path) -> re.Pattern[str]:
-    return re.compile(re.escape(configured.stem) + r"-(\d{8}T\d{6}Z)(?:_(\d{3}))?" + re.escape(configured.suffix)
-                      + r"(\.gz)?")
-
-
-def closed_files(configured: Path) -> list[Path]:
-    """The closed files of ``configured``, oldest first; a file present both plain and gzipped counts once (plain)."""
-    pattern = _closed_pattern(configured)
-    found: dict[str, Path] = {}
-    try:
-        entries = list(os.scandir(configured.parent))
-    except FileNotFoundError:
-        return []
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is None:
-            continue
-        key = entry.name[:-3] if match.group(3) else entry.name
-        if key not in found or not match.group(3):
-            found[key] = Path(entry.path)
-    return [found[key] for key in sorted(found)]
-
-
-def is_closed_name(configured: Path, name: str) -> bool:
-    return _closed_pattern(configured).fullmatch(name) is not None
-
-
-def looks_closed(name: str) -> bool:
-    """True for any closed-file name (whatever the configured name was)."""
-    return _ANY_CLOSED.fullmatch(name) is not None
-
-
-_ANY_CLOSED = re.compile(r".+-\d{8}T\d{6}Z(?:_\d{3})?\.[^.]+(?:\.gz)?")
-
-
-def stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime(STAMP_FORMAT)
-
-
-def closed_name(configured: Path, first_row: float) -> Path:
-    """A free closed-file name for a file whose rows begin at ``first_row`` (epoch seconds)."""
-    base = f"{configured.stem}-{stamp(first_row)}"
-    for number in range(1000):
-        name = base + (f"_{number:03d}" if number else "") + configured.suffix
-        candidate = configured.with_name(name)
-        if not candidate.exists() and not candidate.with_name(name + ".gz").exists():
-            return candidate
-    raise FileExistsError(errno.EEXIST, "more than 1000 files begin in one second", base)
 
 
 def period_of(seconds: float, period: int) -> int:
@@ -176,129 +108,3 @@ def recover_switch(active: Path, configured: Path) -> bool:
         fsync_dir(active.parent)
         log.warning("%s: undid a file switch a crash interrupted", active)
     return replaced
-
-
-def compress_file(path: Path, stop: threading.Event | None = None) -> Path | None:
-    """Gzip ``path`` to ``path.gz`` durably, then remove ``path``; None if ``stop`` was set midway.
-
-    Writes ``.gz.tmp``, fsyncs it, renames it, fsyncs the folder, and only then unlinks the original,
-    so a crash or a full disk at any point leaves at least one complete copy.
-    """
-    target = path.with_name(path.name + ".gz")
-    tmp = path.with_name(path.name + ".gz.tmp")
-    mtime = path.stat().st_mtime
-    try:
-        with open(path, "rb") as source, open(tmp, "wb") as raw:
-            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, compresslevel=6, mtime=int(mtime)) as out:
-                while chunk := source.read(COPY_CHUNK):
-                    if stop is not None and stop.is_set():
-                        break
-                    out.write(chunk)
-            raw.flush()
-            os.fsync(raw.fileno())
-        if stop is not None and stop.is_set():
-            tmp.unlink()
-            return None
-        os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, target)
-        fsync_dir(path.parent)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    path.unlink()
-    fsync_dir(path.parent)
-    return target
-
-
-def tidy(configured: Path) -> None:
-    """At start: drop half-written ``.gz.tmp`` files and originals whose ``.gz`` is complete (never fatal)."""
-    pattern = _closed_pattern(configured)
-    for entry in list(os.scandir(configured.parent)):
-        name = entry.name
-        try:
-            if name.endswith(".gz.tmp") and pattern.fullmatch(name[:-7]):
-                os.unlink(entry.path)
-            elif pattern.fullmatch(name) and not name.endswith(".gz") and os.path.exists(entry.path + ".gz"):
-                os.unlink(entry.path)  # the .gz was renamed into place only once complete and fsynced
-        except OSError as exc:
-            log.warning("could not remove %s: %s", entry.path, exc)
-
-
-class Housekeeper(threading.Thread):
-    """Compresses and expires closed files in the background, never on the ingest path.
-
-    Failures (a full disk, say) are logged and retried a minute later; the plain file stays.
-    """
-
-    def __init__(self, configured: Path, policy: RotationPolicy) -> None:
-        super().__init__(name="csv-housekeeper", daemon=True)
-        self.configured = configured
-        self.policy = policy
-        self._wake = threading.Event()
-        self._halt = threading.Event()
-        self.compressed = 0
-        self.expired = 0
-        self.failing: str | None = None
-
-    def poke(self) -> None:
-        """A file was just closed: look at the folder soon."""
-        self._wake.set()
-
-    def stop(self, timeout: float) -> None:
-        self._halt.set()
-        self._wake.set()
-        self.join(timeout)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self._wake.clear()
-            try:
-                self.once()
-                if self.failing is not None:
-                    log.warning("housekeeping of closed CSV files works again")
-                    self.failing = None
-            except OSError as exc:
-                if self.failing is None:
-                    log.error("could not compress or expire closed CSV files (kept as they are; retrying every "
-                              "%g s): %s", RETRY_SECONDS, exc)
-                self.failing = str(exc)
-            except Exception:  # a bug here must never stop the server
-                log.exception("housekeeping of closed CSV files failed")
-            self._wake.wait(RETRY_SECONDS)
-
-    def _closed(self) -> list[Path]:
-        """Closed files, less one that is still the active file (a switch caught between link and rename)."""
-        active = set()
-        for name in (self.configured, active_alias(self.configured)):
-            try:
-                active.add(name.stat().st_ino)
-            except FileNotFoundError:
-                pass
-        return [path for path in closed_files(self.configured) if path.stat().st_ino not in active]
-
-    def once(self) -> None:
-        """Expire what is too old, then compress the rest (oldest first)."""
-        if self.policy.keep_days > 0:
-            limit = time.time() - self.policy.keep_days * 86400
-            for path in self._closed():
-                if self._halt.is_set():
-                    return
-                if path.stat().st_mtime < limit:
-                    path.unlink()
-                    gz = path.with_name(path.name + ".gz")
-                    if gz.exists():
-                        gz.unlink()
-                    fsync_dir(path.parent)
-                    self.expired += 1
-                    log.info("expired %s (older than %g days)", path.name, self.policy.keep_days)
-        if self.policy.compress:
-            for path in self._closed():
-                if self._halt.is_set():
-                    return
-                if path.suffix != ".gz" and compress_file(path, self._halt) is not None:
-                    self.compressed += 1
-                    log.info("compressed %s", path.name)
-

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ...columns import (
@@ -25,70 +25,12 @@ from ...exc import NoColourSensor, SensorError, one_line
 from . import SensorBackend, SensorOptions, columns_for
 from ._imu_feed import ImuFeed
 from ._retry import SensorGuard
+from .sensehat_reads import colour_sensor, read_humidity, read_imu_public, read_pressure
+from .sensor_maths import finite, tilt_compensated_heading, wrap360
 
 log = logging.getLogger(__name__)
 
 CPU_TEMP_PATH = "/sys/class/thermal/thermal_zone0/temp"
-
-ImuSample = dict[str, Any]  # RTIMULib's getIMUData() dict: fusionPose, gyro, accel, compass + *Valid flags
-
-
-def read_imu_public(sense: Any) -> ImuSample:
-    """Fallback when the library lacks the internals ImuFeed needs (``SenseHat._imu`` with IMURead and
-    getIMUData): four public reads per row, at four instants, and nothing feeds the fusion between rows.
-
-    The library repeats its last values when a read fails, so failures are invisible on this path.
-    """
-
-    def xyz(d: dict[str, float]) -> tuple[float, float, float]:
-        return (d["x"], d["y"], d["z"])
-
-    pose = sense.get_orientation_radians()
-    return {
-        "fusionPose": (pose["roll"], pose["pitch"], pose["yaw"]),
-        "fusionPoseValid": True,
-        "gyro": xyz(sense.get_gyroscope_raw()),
-        "gyroValid": True,
-        "accel": xyz(sense.get_accelerometer_raw()),
-        "accelValid": True,
-        "compass": xyz(sense.get_compass_raw()),
-        "compassValid": True,
-    }
-
-
-def wrap360(degrees: float) -> float:
-    """Degrees mapped to [0, 360), as the library's get_orientation_degrees() does."""
-    d = degrees % 360.0
-    return 0.0 if d >= 360.0 else d
-
-
-def tilt_compensated_heading(accel: Iterable[float], mag: Iterable[float]) -> float | None:
-    """Compass heading in degrees [0, 360) from one sample's accelerometer (g) and magnetometer.
-
-    Same maths as RTIMULib's RTFusion::calculatePose (with declination 0): roll and pitch from gravity,
-    the magnetometer rotated back to level, heading = -atan2(y, x). It uses only raw data of this sample,
-    unlike the fused yaw (ori_y), which the gyroscope smooths. None if there is no gravity vector.
-    """
-    ax, ay, az = accel
-    mx, my, mz = mag
-    if ax == 0.0 and ay == 0.0 and az == 0.0:
-        return None
-    roll = math.atan2(ay, az)
-    pitch = -math.atan2(ax, math.hypot(ay, az))
-    cr, sr = math.cos(roll), math.sin(roll)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    level_x = mx * cp + (my * sr + mz * cr) * sp
-    level_y = my * cr - mz * sr
-    return wrap360(math.degrees(-math.atan2(level_y, level_x)))
-
-
-def _num(value: Any, valid: Any = True) -> float | None:
-    """float(value), or None if not valid or not finite."""
-    if not valid or value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
 
 STALE_AFTER = 0.5  # seconds without a new IMU sample before rows get empty IMU fields
 NO_IMU_TYPES = {0: "no IMU object", 1: "RTIMULib's null IMU"}  # RTIMU_TYPE_AUTODISCOVER / RTIMU_TYPE_NULL
@@ -171,7 +113,7 @@ class SenseHatAPIBackend(SensorBackend):
         """Find the colour sensor and set its gain and integration time; on failure its guard retries later."""
         guard = self.guards["colour"]
         try:
-            colour = _colour_sensor(self._sense) or self._make_colour_sensor()
+            colour = colour_sensor(self._sense) or self._make_colour_sensor()
             gain, cycles = self.options.colour_gain, self.options.colour_integration_cycles
             chip_gains = getattr(getattr(colour, "interface", None), "GAIN_VALUES", ())
             if gain in TOP_GAINS and chip_gains and gain not in chip_gains:
@@ -216,8 +158,8 @@ class SenseHatAPIBackend(SensorBackend):
         if self._use_imu:
             self._read_imu(out, follow)
         if ENVIRONMENT in self.groups:
-            self._guarded("humidity", lambda: _read_humidity(self._sense), ("humidity", "temp_h"), out)
-            self._guarded("pressure", lambda: _read_pressure(self._sense), ("pressure", "temp_p"), out)
+            self._guarded("humidity", lambda: read_humidity(self._sense), ("humidity", "temp_h"), out)
+            self._guarded("pressure", lambda: read_pressure(self._sense), ("pressure", "temp_p"), out)
         if CPU_TEMP in self.groups:
             self._guarded("cpu_temp", self._read_cpu_temp, ("cpu_temp",), out)
         if COLOUR in self.groups:
@@ -282,12 +224,12 @@ class SenseHatAPIBackend(SensorBackend):
             out["ori_p"] = wrap360(math.degrees(pitch))
             out["ori_y"] = wrap360(math.degrees(yaw))
         if GYROSCOPE in groups and sample.get("gyroValid"):
-            out["gyr_x"], out["gyr_y"], out["gyr_z"] = (_num(v) for v in sample["gyro"])
+            out["gyr_x"], out["gyr_y"], out["gyr_z"] = (finite(v) for v in sample["gyro"])
         if ACCELEROMETER in groups and accel is not None:
-            out["acc_x"], out["acc_y"], out["acc_z"] = (_num(v) for v in accel)
+            out["acc_x"], out["acc_y"], out["acc_z"] = (finite(v) for v in accel)
         if MAGNETOMETER in groups and sample.get("compassValid"):
             mag = sample["compass"]
-            out["mag_x"], out["mag_y"], out["mag_z"] = (_num(v) for v in mag)
+            out["mag_x"], out["mag_y"], out["mag_z"] = (finite(v) for v in mag)
             if accel is not None:
                 out["heading"] = tilt_compensated_heading(accel, mag)
 
@@ -296,32 +238,5 @@ class SenseHatAPIBackend(SensorBackend):
             return (int(f.read()) / 1000.0,)
 
     def _read_colour(self) -> tuple[float | None, ...]:
-        return tuple(_num(v) for v in self._colour.colour_raw)
-
-
-def _read_humidity(sense: Any) -> tuple[float | None, float | None]:
-    """(humidity %RH, temperature degC) from one read of the HTS221, None where the chip says invalid."""
-    if callable(getattr(sense, "_init_humidity", None)) and hasattr(sense, "_humidity"):
-        sense._init_humidity()  # the library's lazy init; raises OSError if the chip is absent
-        h_valid, humidity, t_valid, temp = sense._humidity.humidityRead()
-        return _num(humidity, h_valid), _num(temp, t_valid)
-    return _num(sense.get_humidity()), _num(sense.get_temperature_from_humidity())
-
-
-def _read_pressure(sense: Any) -> tuple[float | None, float | None]:
-    """(pressure hPa, temperature degC) from one read of the LPS25H, None where the chip says invalid."""
-    if callable(getattr(sense, "_init_pressure", None)) and hasattr(sense, "_pressure"):
-        sense._init_pressure()
-        p_valid, pressure, t_valid, temp = sense._pressure.pressureRead()
-        return _num(pressure, p_valid), _num(temp, t_valid)
-    return _num(sense.get_pressure()), _num(sense.get_temperature_from_pressure())
-
-
-def _colour_sensor(sense: Any) -> Any:
-    """The colour sensor object the library made at start (v2 boards), or None."""
-    has = getattr(sense, "has_colour_sensor", None)
-    try:
-        return sense.colour if callable(has) and has() else None
-    except Exception:
-        return None
+        return tuple(finite(v) for v in self._colour.colour_raw)
 

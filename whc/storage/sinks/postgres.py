@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ...columns import COLUMNS, NAMES, SENSOR_COLUMNS
+from ...columns import NAMES
 from ...exc import ConfigError, StorageError, one_line
 from ...protocol import Reading
 from .. import Row
@@ -28,15 +28,15 @@ if TYPE_CHECKING:
 
 try:
     import psycopg
-    from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from .pg_schema import Statements, create_stage, create_tables
 except ImportError:  # optional dependency: only a server with ``sink: postgres`` needs it
     psycopg = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
 PSYCOPG_PIN = "psycopg[binary]==3.3.9"  # keep in step with requirements-postgres.txt
-STAGE = "whc_stage"
 START_CONNECT_TIMEOUT = 3  # seconds; a server starts (and retries later) rather than wait long for the database
 # Client-side defaults a DSN may override: a database that vanishes mid-commit is noticed in
 # seconds, not after the kernel's retransmission timeout (~15 min), so the committer can retry.
@@ -50,10 +50,6 @@ SESSION_SETTINGS = {"synchronous_commit": "on", "idle_in_transaction_session_tim
 
 _EXTRA_AT = NAMES.index("extra")
 _NULL = "\\N"
-_TYPES = {"time": "timestamptz NOT NULL", "sh_id": "text NOT NULL", "seq": "bigint", "session": "text",
-          "recv_time": "timestamptz NOT NULL", "src_ip": "text NOT NULL", "extra": "jsonb"}
-_TYPES.update({name: "double precision" for name in SENSOR_COLUMNS})
-assert set(_TYPES) == set(NAMES), "every column has a SQL type"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -105,14 +101,13 @@ class PostgresSink(Sink):
         self._conninfo = make_conninfo(**params)
         self.table = table
         self.where = describe_dsn(dsn)
-        self._ident = sql.Identifier(table)
         self._conn: Any = None
         self._connected_once = False
         self._lines: list[Row] = []
         self._sorted = True
         self._unsure: tuple[int, int, int] | None = None  # (xid, inserted, quarantined) of a COMMIT lost midway
         self.commit_duplicates = 0  # resends the last commit found already in the table
-        self._build_statements()
+        self._sql = Statements.for_table(table)
         try:
             self._connect(START_CONNECT_TIMEOUT)
         except StorageError as exc:
@@ -175,18 +170,6 @@ class PostgresSink(Sink):
         self._lines = []
         return inserted
 
-    def _build_statements(self) -> None:
-        columns = sql.SQL(", ").join(sql.Identifier(name) for name in NAMES)
-        self._copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(STAGE), columns)
-        self._copy_direct_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(self._ident, columns)
-        # Rows go in key order, the same in every server's transactions: two servers inserting
-        # the same resent rows then wait for each other instead of deadlocking.
-        self._insert_sql = sql.SQL(
-            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
-            'ORDER BY sh_id COLLATE "C", session COLLATE "C", seq ON CONFLICT DO NOTHING'
-        ).format(table=self._ident, columns=columns, stage=sql.Identifier(STAGE))
-        self._rejects_ident = sql.Identifier(self.table + "_rejects")
-
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
             self._connect(None)
@@ -203,9 +186,8 @@ class PostgresSink(Sink):
         try:
             for name, value in SESSION_SETTINGS.items():
                 conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-            self._create_table(conn)  # at every connect: cheap, and it comes back if someone dropped it
-            conn.execute(sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-                sql.Identifier(STAGE), self._ident))
+            create_tables(conn, self.table)  # at every connect: cheap, and it comes back if someone dropped it
+            create_stage(conn, self.table)
             conn.commit()
         except psycopg.Error as exc:
             conn.close()
@@ -222,50 +204,6 @@ class PostgresSink(Sink):
                 conn.close()
             except psycopg.Error:
                 pass
-
-    def _create_table(self, conn: Any) -> None:
-        """CREATE TABLE IF NOT EXISTS, serialised between servers starting at once (it races otherwise)."""
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"whc table {self.table}",))
-        # Existence is checked first: a role without CREATE may use tables an administrator made.
-        if not self._exists(conn, self.table + "_rejects"):
-            conn.execute(sql.SQL("CREATE TABLE {} (stored_at timestamptz NOT NULL DEFAULT now(), "
-                                 "reason text NOT NULL, line text NOT NULL)").format(self._rejects_ident))
-        if self._exists(conn, self.table):
-            return
-        hypertable = self._timescaledb(conn)
-        # On a hypertable every unique index must include the partitioning column. A resent
-        # reading carries the same time as the first copy, so the wider key dedups just the same.
-        key = ["sh_id", "session", "seq"] + (["time"] if hypertable else [])
-        columns = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_TYPES[c.name])) for c in COLUMNS]
-        columns.append(sql.SQL("CONSTRAINT {} UNIQUE ({})").format(
-            sql.Identifier(self.table + "_key"), sql.SQL(", ").join(map(sql.Identifier, key))))
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(self._ident, sql.SQL(", ").join(columns)))
-        if hypertable:
-            conn.execute("SELECT create_hypertable(%s, 'time')", (self.table,))
-        else:
-            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING brin (time)").format(
-                sql.Identifier(self.table + "_time_brin"), self._ident))
-        log.info("created table %s (%s)", self.table, "TimescaleDB hypertable on time" if hypertable else
-                 "plain table, BRIN index on time")
-
-    @staticmethod
-    def _exists(conn: Any, name: str) -> bool:
-        return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
-
-    def _timescaledb(self, conn: Any) -> bool:
-        """True if TimescaleDB is (or can be made) available in this database. UNTESTED here: see docs/postgres.md."""
-        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-            return True
-        if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
-            return False
-        try:
-            with conn.transaction():  # a savepoint: a refusal leaves the outer transaction usable
-                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            return True
-        except psycopg.Error as exc:
-            log.warning("timescaledb is available but CREATE EXTENSION failed (%s); using a plain table",
-                        one_line(exc))
-            return False
 
     def _outcome_of_lost_commit(self, conn: Any) -> tuple[int, int] | None:
         """(inserted, quarantined) if the earlier, interrupted COMMIT did land; None if it did not (so: redo it)."""
@@ -298,7 +236,7 @@ class PostgresSink(Sink):
         """
         data = "".join(lines)
         try:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(self._copy_direct_sql) as copy:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(self._sql.copy_direct) as copy:
                 copy.write(data)
             return len(lines), 0
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.DeadlockDetected):
@@ -306,16 +244,15 @@ class PostgresSink(Sink):
         try:
             with conn.transaction(), conn.cursor() as cur:
                 if clear:  # the stage table empties at commit; within one, earlier parts are still in it
-                    cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))
-                with cur.copy(self._copy_sql) as copy:
+                    cur.execute(self._sql.clear_stage)
+                with cur.copy(self._sql.copy_stage) as copy:
                     copy.write(data)
-                cur.execute(self._insert_sql)
+                cur.execute(self._sql.insert_from_stage)
                 return cur.rowcount, 0
         except (psycopg.DataError, psycopg.IntegrityError) as exc:  # this batch's content, not the database
             if len(lines) == 1:
                 reason = one_line(exc)
-                conn.execute(sql.SQL("INSERT INTO {} (reason, line) VALUES (%s, %s)").format(self._rejects_ident),
-                             (reason, lines[0]))
+                conn.execute(self._sql.insert_reject, (reason, lines[0]))
                 log.warning("the database refused a reading (kept in table %s_rejects): %s", self.table, reason)
                 return 0, 1
         half = len(lines) // 2
