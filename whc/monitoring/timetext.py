@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 
 def iso_seconds(iso: str) -> float:
@@ -27,8 +27,3 @@ def duration(seconds: float) -> str:
     if total < 86400:
         return f"{total // 3600} h {total % 3600 // 60} min"
     return f"{total // 86400} d {total % 86400 // 3600} h"
-
-
-def utc_iso(epoch: float) -> str:
-    """Unix seconds as ``2026-11-25T12:00:01.234567Z``."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -29,7 +29,7 @@ from .gate import Gate
 from .handler import Handler
 from .limits import raise_open_files
 from .listener import bind
-from .shutdown import shut_down
+from .shutdown import StopSequence
 from .stats import log_stats, server_view
 from .waker import Waker
 
@@ -40,7 +40,7 @@ ACCEPTS_PER_WAKE = 256
 HANDSHAKE_SECONDS = 10.0
 
 
-class Server:
+class Server(StopSequence):
     """Serve until stopped (the ``socketserver`` server role): it owns the listener, the loop, every
     connection's life cycle and the books; each connection's protocol is its ``Handler``'s, and
     storage is the committer's.
@@ -102,7 +102,7 @@ class Server:
                 written = self.committer.written
                 log_stats(self, (written - last_written) / (now - last_stats))
                 last_written, last_stats, next_stats = written, now, now + stats_every
-        return shut_down(self)
+        return self._shutdown()
 
     def request_stop(self, *_: object) -> None:
         """Ask the loop to stop (safe from a signal handler or another thread)."""

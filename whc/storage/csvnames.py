@@ -53,10 +53,6 @@ def closed_files(configured: Path) -> list[Path]:
     return [found[key] for key in sorted(found)]
 
 
-def is_closed_name(configured: Path, name: str) -> bool:
-    return closed_pattern(configured).fullmatch(name) is not None
-
-
 def looks_closed(name: str) -> bool:
     """True for any closed-file name (whatever the configured name was)."""
     return _ANY_CLOSED.fullmatch(name) is not None

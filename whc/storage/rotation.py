@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..durable import fsync_dir
-from .csvnames import active_alias as active_alias  # sinks/csv.py imports these four from here
 from .csvnames import closed_files
-from .csvnames import closed_name as closed_name
-from .housekeeping import Housekeeper as Housekeeper
-from .housekeeping import tidy as tidy
 
 log = logging.getLogger(__name__)
 

@@ -26,17 +26,10 @@ from ..csvfile import (  # noqa: F401  (HEADER: for importers)
     row_time,
     write_header_if_empty,
 )
+from ..csvnames import active_alias, closed_name
+from ..housekeeping import Housekeeper, tidy
 from ..rejects import RejectsLog
-from ..rotation import (
-    Housekeeper,
-    RotationPolicy,
-    active_alias,
-    closed_name,
-    period_of,
-    recover_switch,
-    switch_files,
-    tidy,
-)
+from ..rotation import RotationPolicy, period_of, recover_switch, switch_files
 from . import Sink, cells, row_encoder
 
 if TYPE_CHECKING:
