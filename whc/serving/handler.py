@@ -15,7 +15,7 @@ from .. import framing, protocol
 from ..exc import ProtocolError
 from ..parsers import Parser
 from ..parsers.stdlib import StdlibParser
-from ..storage import Batch, Row, UnitSpan
+from ..storage import Batch, Row, unit_spans
 from ..storage.rejects import reject_record
 from .access import redact, token_matches
 
@@ -93,24 +93,17 @@ class Handler:
         readings = self.parser.parse_many(lines, recv_time, self.ip)
         if readings is None:
             return False
-        sh_ids = list(map(_SH_ID, readings))
-        if self.identities is not None and not self.identities.issuperset(sh_ids):
+        if self.identities is not None and not self.identities.issuperset(map(_SH_ID, readings)):
             return False  # each line's own way refuses the connection
         self.lines += len(readings)
         batch.rows.extend(map(self.encode, readings))
-        spans, start = batch.spans, 0
-        while start < len(readings):  # one span per unit (one in all for a sender)
-            sh_id = sh_ids[start]
-            end = len(sh_ids) if sh_ids.count(sh_id) == len(sh_ids) - start else _run_end(sh_ids, start)
-            spans.append(UnitSpan(sh_id, start, readings[start], readings[end - 1], end))
-            start = end
+        batch.spans.extend(unit_spans(readings))
         return True
 
     def _take_each(self, lines: list[bytes], batch: Batch, recv_time: str) -> None:
         """Handle lines one by one: hellos, status lines, readings, refusals and pieces of lines."""
         encode, parse = self.encode, self.parser.parse
-        spans = batch.spans
-        unit = last = None
+        readings = []
         # Pieces of a line holding several objects are inserted right after it, and this loop
         # handles them next (a list iterator sees items inserted after its position).
         for index, line in enumerate(lines):
@@ -157,15 +150,9 @@ class Handler:
                                                              self.lines))
                 self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
-            if reading["sh_id"] != unit:  # a new unit in this batch (once per batch for our senders)
-                if spans:
-                    spans[-1].last, spans[-1].end = last, len(batch.rows)
-                unit = reading["sh_id"]
-                spans.append(UnitSpan(unit, len(batch.rows), reading))
             batch.rows.append(encode(reading))
-            last = reading
-        if spans:
-            spans[-1].last, spans[-1].end = last, len(batch.rows)
+            readings.append(reading)
+        batch.spans.extend(unit_spans(readings))
 
     def _end_of_chunk(self, batch: Batch, recv_time: str) -> None:
         """Decide about the unterminated rest, which waits for more unless it must go now."""
@@ -310,9 +297,3 @@ class Handler:
 _SH_ID = itemgetter("sh_id")
 
 
-def _run_end(sh_ids: list[str], start: int) -> int:
-    """The index after the run of equal sh_ids that begins at ``start``."""
-    end = start + 1
-    while end < len(sh_ids) and sh_ids[end] == sh_ids[start]:
-        end += 1
-    return end

@@ -8,6 +8,8 @@ highest ``seq`` stored per sender session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 SessionKey = tuple[str, str]
@@ -39,3 +41,17 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     rejects: list[bytes] = field(default_factory=list)  # encoded rejects-log lines
     spans: list[UnitSpan] = field(default_factory=list)  # which unit the rows belong to (usually one span)
+
+
+def unit_spans(readings: list[Any]) -> list[UnitSpan]:
+    """The runs of consecutive readings (dicts, as stored in that order) of one ``sh_id`` each."""
+    spans = []
+    start = 0
+    for sh_id, run in groupby(map(_SH_ID, readings)):
+        end = start + sum(1 for _ in run)
+        spans.append(UnitSpan(sh_id, start, readings[start], readings[end - 1], end))
+        start = end
+    return spans
+
+
+_SH_ID = itemgetter("sh_id")
