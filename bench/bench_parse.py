@@ -2,7 +2,9 @@
 """In-process cost of the hot path per reading: decode, validate and encode the CSV row, per parser.
 
 Uses bench_peer.py's readings (about 300 bytes). Prints CPU µs per reading (best of a few rounds) for
-the reference (protocol.py as it is), the stdlib parser and, if installed, msgspec. Printed, not asserted.
+the reference (protocol.py as it is), then for the stdlib parser and, if installed, msgspec: line by
+line (``parse``) and a received chunk of 64 KiB at a time (``parse_many``, as the server takes plain
+lines). Printed, not asserted.
 
     python3 bench/bench_parse.py [--readings 20000]
 """
@@ -38,6 +40,35 @@ def cost(parse, lines: list[bytes], rounds: int = 5) -> float:
     return best
 
 
+def chunk_cost(parse_many, chunks: list[list[bytes]], rounds: int = 5) -> float:
+    """Best CPU µs per line of encoding every reading of ``parse_many(chunk)``."""
+    encode = CsvSink.encode
+    lines = sum(map(len, chunks))
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for chunk in chunks:
+            readings = parse_many(chunk, RECV_TIME, "127.0.0.1")
+            if readings is None:
+                raise SystemExit("a chunk of plain lines was not taken at once")
+            list(map(encode, readings))
+        best = min(best, (time.process_time() - started) / lines * 1e6)
+    return best
+
+
+def in_chunks(lines: list[bytes], size: int = 65536) -> list[list[bytes]]:
+    """The lines grouped as a server receives them, about ``size`` bytes at a time."""
+    chunks: list[list[bytes]] = [[]]
+    filled = 0
+    for line in lines:
+        if filled + len(line) + 1 > size:
+            chunks.append([])
+            filled = 0
+        chunks[-1].append(line)
+        filled += len(line) + 1
+    return chunks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=20_000)
@@ -49,12 +80,14 @@ def main() -> None:
     print(f"reference (protocol.py): {base:.2f} µs per reading")
     for name in sorted(PARSERS):
         try:
-            parse = load(name).parse
+            parser = load(name)
         except ImportError as exc:
             print(f"{name}: not installed ({exc.name})")
             continue
-        us = cost(parse, lines)
-        print(f"{name}: {us:.2f} µs per reading ({base / us:.2f}x the reference)")
+        us = cost(parser.parse, lines)
+        many = chunk_cost(parser.parse_many, in_chunks(lines))
+        print(f"{name}: {us:.2f} µs per reading line by line ({base / us:.2f}x the reference), "
+              f"{many:.2f} µs in 64 KiB chunks ({base / many:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 
 Lines are mutations of valid readings and of the corpus in tests/parsers, plus valid readings with
 random number texts (ints, decimals, exponents, -0, too long, malformed), ids and times. Compared:
-the reading, its CSV row and COPY line, or the reason for refusing it.
+the reading, its CSV row and COPY line, or the reason for refusing it. Every few lines, the last
+ones also go to ``parse_many`` as one chunk: if it takes them, each must be what the reference stores.
 
     python3 tests/fuzz_parsers.py --lines 1000000 [--seed 1]
 
@@ -25,10 +26,12 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "parsers"))
 from fuzz_server import SEEDS, mutate  # noqa: E402
-from test_equivalence import CORPUS, VALID, outcome  # noqa: E402
+from test_equivalence import CORPUS, RECV_TIME, VALID, outcome  # noqa: E402
 
 from whc.parsers import PARSERS, load  # noqa: E402
 from whc.parsers.stdlib import reference  # noqa: E402
+from whc.storage.sinks.csv import CsvSink  # noqa: E402
+from whc.storage.sinks.postgres import copy_line  # noqa: E402
 
 VALUE_NUMBER = re.compile(rb'(?<=":)-?[0-9][0-9.eE+-]*(?=,"(?!seq))')  # sensor values of VALID, not its seq
 IDS = [b"r", b"a" * 64, b"a" * 65, b"-x", b"x y", b"\\u0041", b"\xc3\xa9", b"rpi.01_a-b"]
@@ -68,10 +71,12 @@ def main() -> int:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     rng = random.Random(args.seed)
-    parsers = {name: load(name).parse for name in sorted(PARSERS)}
+    loaded = {name: load(name) for name in sorted(PARSERS)}
+    parsers = {name: parser.parse for name, parser in loaded.items()}
     seeds = SEEDS + [line for line in CORPUS if len(line) < 1000]
     started = time.monotonic()
-    stored = 0
+    stored = chunks_taken = 0
+    recent: list[tuple[bytes, tuple]] = []
     for _ in range(args.lines):
         line = make_line(rng, seeds)
         expected = outcome(reference, line)
@@ -81,9 +86,22 @@ def main() -> int:
                 print(f"MISMATCH ({name}): {line!r}\nreference: {expected}\n{name}: {outcome(parse, line)}",
                       file=sys.stderr)
                 return 1
+        recent = [*recent[-3:], (line, expected)] if expected[0] == "stored" or rng.random() < 0.2 else []
+        if len(recent) >= 2 and rng.random() < 0.5:
+            chunk = [seen for seen, _ in recent]
+            for name, parser in loaded.items():
+                taken = parser.parse_many(chunk, RECV_TIME, "127.0.0.1")
+                if taken is None:
+                    continue
+                chunks_taken += 1
+                got = [("stored", dict(r), CsvSink.encode(r), copy_line(r)) for r in taken]
+                if got != [result for _, result in recent]:
+                    print(f"MISMATCH ({name}.parse_many): {chunk!r}", file=sys.stderr)
+                    return 1
     elapsed = time.monotonic() - started
     print(f"parser fuzz: {args.lines:,} lines (seed {args.seed}), {stored:,} stored by the reference, "
-          f"{', '.join(parsers)} gave the same for every line, {elapsed:.0f} s")
+          f"{', '.join(parsers)} gave the same for every line; {chunks_taken:,} chunks taken at once, each "
+          f"line as the reference stores it; {elapsed:.0f} s")
     return 0
 
 
