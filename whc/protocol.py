@@ -9,7 +9,7 @@ and the hot path spends no time turning text into floats and back.
 
 The rules a reading must keep are here and in docs/protocol.md; another parser must keep
 them exactly: a sensor or extra value may also be a string that is exactly a JSON number
-(``_JSON_NUMBER``, stored as that text); ``time`` may be Unix seconds (``epoch_time``).
+(``JSON_NUMBER``, stored as that text); ``time`` may be Unix seconds (``epoch_time``).
 Framing of objects sent back to back is parser-independent (``whc.framing``).
 """
 
@@ -57,7 +57,7 @@ OK_LINE = b'{"ok": 1}\n'
 
 # A string standing for a number must be exactly a JSON number (RFC 8259 grammar): no spaces, no "+",
 # no leading zeros, no NaN or Infinity.
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = Decimal("0.000001")
 _EPOCH_LIMIT = 253402300800 * 10**6  # microseconds from 1970 to 10000-01-01T00:00:00Z
@@ -243,7 +243,7 @@ def encode_error(reason: str, line: int | None) -> bytes:
 
 
 def _check_number(key: str, value: object) -> None:
-    if type(value) is not Number and (type(value) is not str or _JSON_NUMBER.match(value) is None):
+    if type(value) is not Number and (type(value) is not str or JSON_NUMBER.match(value) is None):
         raise ProtocolError(f"{_short(key)} must be a number or null, got {_json_type(value)}")
     if len(value) > 17 or "e" in value or "E" in value:  # only these can overflow or underflow a double
         fault = number_fault(value)

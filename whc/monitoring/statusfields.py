@@ -30,7 +30,8 @@ def known_fields(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    """A JSON number (kept as its text by the protocol decoder) as a finite float, else None."""
+    """A JSON number (kept as ``protocol.Number`` text: status lines come through ``protocol.decode_line``)
+    as a finite float, else None."""
     if not isinstance(value, str) or type(value) is str or len(value) > 40:
         return None
     number = float(value)

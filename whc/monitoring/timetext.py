@@ -1,4 +1,4 @@
-"""Times and durations as the fleet log lines and the status page show them."""
+"""Times and durations: ISO 8601 to Unix seconds, and the short forms the fleet log lines and the page show."""
 
 from __future__ import annotations
 

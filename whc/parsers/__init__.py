@@ -24,7 +24,7 @@ CHOICES = ("auto", *PARSERS)
 class Parser(ABC):
     """Turns a line (bytes, without its newline) into a reading, or raises ``ProtocolError``.
 
-    ``parse_many`` takes a whole received chunk of lines at once when all of them are plain."""
+    ``parse_many`` takes the plain lines that begin a received chunk at once."""
 
     name: str
 
@@ -33,10 +33,10 @@ class Parser(ABC):
         """The validated reading of one line, or ``ProtocolError`` with the one-line reason."""
 
     @abstractmethod
-    def parse_many(self, lines: list[bytes], recv_time: str, src_ip: str) -> list[Reading] | None:
-        """The readings of ``lines`` if every one is plainly valid (the common case, taken fast), else None.
+    def parse_many(self, lines: list[bytes], recv_time: str, src_ip: str) -> list[Reading]:
+        """The readings of the leading ``lines`` that are plainly valid, taken fast (all, in the common case).
 
-        None says nothing about which line is wrong: the caller then gives each line to ``parse``."""
+        The caller gives the lines after them to ``parse``, one by one, which words any refusal."""
 
     def describe(self) -> str:
         """Which parser this is, for the log."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..columns import SENSOR_COLUMNS
 from ..exc import ProtocolError
-from ..protocol import MAX_NUMBER_CHARS, Reading, number_fault, parse_time, valid_id
+from ..protocol import JSON_NUMBER, MAX_NUMBER_CHARS, Reading, number_fault, parse_time, valid_id
 
 _SENSOR = frozenset(SENSOR_COLUMNS)
 _CLIENT = _SENSOR | {"time", "sh_id", "session", "seq"}
@@ -42,13 +42,13 @@ def finish(obj: dict[str, Any], line: bytes, recv_time: str, src_ip: str) -> Rea
     sh_id = obj.get("sh_id")
     if sh_id.__class__ is not str or sh_id not in _ids and not _new_id(sh_id):
         return None
-    strings = 1  # JSON strings the line must hold: sh_id, and time and session if present
+    string_count = 1  # JSON strings the line must hold: sh_id, and time and session if present
     session = obj.get("session")
     seq = None
     if session is not None or "seq" in obj:
         if session.__class__ is not str or session not in _ids and not _new_id(session):
             return None
-        strings += 1
+        string_count += 1
         seq = obj.pop("seq", None)  # (put back below as an int, once the other values are checked)
         if seq.__class__ is str:  # a number's text (a JSON string would make the count below differ)
             if not seq.isdigit() or len(seq) > 18:
@@ -61,11 +61,11 @@ def finish(obj: dict[str, Any], line: bytes, recv_time: str, src_ip: str) -> Rea
         if time.__class__ is not str or _TAIL.match(time, 19) is None \
                 or time[:19] not in _seconds and not _new_canonical_time(time):
             return None
-        strings += 1
+        string_count += 1
     # Without escapes every quote in the line opens or closes a key or a string value. sh_id, session
     # and time are strings here that no number's text can equal, so a count that matches proves that
     # no other value is a JSON string and that no key is written twice.
-    if line.count(b'"') != 2 * (len(obj) + (seq is not None) + strings):
+    if line.count(b'"') != 2 * (len(obj) + (seq is not None) + string_count):
         return None
     # Every other value is then a number's text (or null, or an int). Checked all at once: text without
     # an exponent, of at most MAX_NUMBER_CHARS characters, is a number the reference stores as it is.
@@ -88,13 +88,13 @@ def finish(obj: dict[str, Any], line: bytes, recv_time: str, src_ip: str) -> Rea
     return obj
 
 
-def _values_one_by_one(obj: dict[str, Any], line: bytes, strings: tuple[str | None, ...]) -> bool:
-    """The values other than ``strings`` (sh_id, session and time) are numbers the reference stores as
-    they are, or null; sensor values that are ints become their text."""
+def _values_one_by_one(obj: dict[str, Any], line: bytes, string_values: tuple[str | None, ...]) -> bool:
+    """The values other than ``string_values`` (sh_id, session and time) are numbers the reference
+    stores as they are, or null; sensor values that are ints become their text."""
     ints = False
     for value in obj.values():
         if value.__class__ is str:
-            if value not in strings and number_fault(value) is not None:
+            if value not in string_values and number_fault(value) is not None:
                 return False  # a number that cannot be stored: the reference words why
         elif value is not None:
             ints = True  # an int, a boolean, an array or an object
@@ -114,17 +114,12 @@ def _sensor_ints_as_text(obj: dict[str, Any], line: bytes) -> bool:
 
 def _new_id(value: str) -> bool:
     """Check (and remember) an sh_id or session: valid, and not of a form a number's text can take."""
-    if not valid_id(value) or value[0] in "0123456789" and _looks_numeric(value):
+    if not valid_id(value) or value[0] in "0123456789" and JSON_NUMBER.match(value) is not None:
         return False
     if len(_ids) >= _CACHE_LIMIT:
         _ids.clear()
     _ids.add(value)
     return True
-
-
-def _looks_numeric(value: str) -> bool:
-    """True if a valid id (no sign, no space) could be a JSON number's text."""
-    return all(c in "0123456789.eE+-" for c in value)
 
 
 def _new_canonical_time(value: str) -> bool:

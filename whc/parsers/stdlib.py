@@ -45,12 +45,12 @@ class StdlibParser(Parser):
         reading = _plain(line, recv_time, src_ip)
         return reading if reading is not None else reference(line, recv_time, src_ip)
 
-    def parse_many(self, lines: list[bytes], recv_time: str, src_ip: str) -> list[Reading] | None:
+    def parse_many(self, lines: list[bytes], recv_time: str, src_ip: str) -> list[Reading]:
         readings = []
         for line in lines:
             reading = _plain(line, recv_time, src_ip)
             if reading is None:
-                return None
+                break
             readings.append(reading)
         return readings
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from operator import itemgetter
 
 from .. import framing, protocol
 from ..exc import ProtocolError
 from ..parsers import Parser
 from ..parsers.stdlib import StdlibParser
-from ..storage import Batch, Row, unit_spans
+from ..storage import Batch, Row
 from ..storage.rejects import reject_record
 from .access import redact, token_matches
 
@@ -78,31 +77,31 @@ class Handler:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
         batch = Batch(None, self.lines, len(data))
         lines = self.framer.lines(data, eof)
-        if lines and not self._take_plain(lines, batch, recv_time):
-            self._take_each(lines, batch, recv_time)
+        taken = self._take_plain(lines, batch, recv_time) if lines else 0
+        if taken < len(lines):
+            self._take_each(lines[taken:] if taken else lines, batch, recv_time)
         self._end_of_chunk(batch, recv_time)
         batch.last_line = self.lines
         if not batch.rows and not batch.rejects:
             return None
         return batch
 
-    def _take_plain(self, lines: list[bytes], batch: Batch, recv_time: str) -> bool:
-        """Take a chunk of lines that are all plain readings at once (the common case); False if not all are."""
+    def _take_plain(self, lines: list[bytes], batch: Batch, recv_time: str) -> int:
+        """Take the plain readings that begin a chunk at once (all its lines, in the common case); how many."""
         if not self.seen_first or not self.trusted or self.finished or max(map(len, lines)) > self.max_line_bytes:
-            return False  # (nor before a token's hello: then nothing is seen yet)
+            return 0  # (nor before a token's hello: then nothing is seen yet)
         readings = self.parser.parse_many(lines, recv_time, self.ip)
-        if readings is None:
-            return False
-        if self.identities is not None and not self.identities.issuperset(map(_SH_ID, readings)):
-            return False  # each line's own way refuses the connection
-        self.lines += len(readings)
+        if self.identities is not None and not self.identities.issuperset([r["sh_id"] for r in readings]):
+            return 0  # each line's own way refuses the connection at the right line
+        batch.add_spans(readings, len(batch.rows))
         batch.rows.extend(map(self.encode, readings))
-        batch.spans.extend(unit_spans(readings))
-        return True
+        self.lines += len(readings)
+        return len(readings)
 
     def _take_each(self, lines: list[bytes], batch: Batch, recv_time: str) -> None:
         """Handle lines one by one: hellos, status lines, readings, refusals and pieces of lines."""
         encode, parse = self.encode, self.parser.parse
+        first_row = len(batch.rows)
         readings = []
         # Pieces of a line holding several objects are inserted right after it, and this loop
         # handles them next (a list iterator sees items inserted after its position).
@@ -152,7 +151,7 @@ class Handler:
                 break
             batch.rows.append(encode(reading))
             readings.append(reading)
-        batch.spans.extend(unit_spans(readings))
+        batch.add_spans(readings, first_row)
 
     def _end_of_chunk(self, batch: Batch, recv_time: str) -> None:
         """Decide about the unterminated rest, which waits for more unless it must go now."""
@@ -292,8 +291,3 @@ class Handler:
             parts.append(protocol.encode_ack(self.handled))
             self.ack_sent = self.handled
         return b"".join(parts)
-
-
-_SH_ID = itemgetter("sh_id")
-
-

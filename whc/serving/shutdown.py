@@ -62,7 +62,6 @@ class StopSequence:
         log.info("stopped cleanly")
         return 0
 
-
     def _read_available(self, conn: Connection, until: float) -> None:
         """Take in what the client already sent, within the time and memory limits.
 

@@ -42,16 +42,18 @@ class Batch:
     rejects: list[bytes] = field(default_factory=list)  # encoded rejects-log lines
     spans: list[UnitSpan] = field(default_factory=list)  # which unit the rows belong to (usually one span)
 
-
-def unit_spans(readings: list[Any]) -> list[UnitSpan]:
-    """The runs of consecutive readings (dicts, as stored in that order) of one ``sh_id`` each."""
-    spans = []
-    start = 0
-    for sh_id, run in groupby(map(_SH_ID, readings)):
-        end = start + sum(1 for _ in run)
-        spans.append(UnitSpan(sh_id, start, readings[start], readings[end - 1], end))
-        start = end
-    return spans
+    def add_spans(self, readings: list[Any], first_row: int) -> None:
+        """Record which units the rows made of ``readings`` (from row ``first_row`` on) belong to."""
+        start = 0
+        for sh_id, run in groupby(map(_SH_ID, readings)):
+            end = start + sum(1 for _ in run)
+            last = self.spans[-1] if self.spans else None
+            if last is not None and last.sh_id == sh_id and last.end == first_row + start:
+                last.last, last.end = readings[end - 1], first_row + end  # the same unit's rows go on
+            else:
+                self.spans.append(UnitSpan(sh_id, first_row + start, readings[start], readings[end - 1],
+                                           first_row + end))
+            start = end
 
 
 _SH_ID = itemgetter("sh_id")

@@ -1,4 +1,4 @@
-"""One read each through the SenseHat API: humidity, pressure, the colour sensor, and the IMU's public fallback."""
+"""Single reads through the SenseHat API (humidity, pressure, the IMU's public fallback); finding the colour sensor."""
 
 from __future__ import annotations
 

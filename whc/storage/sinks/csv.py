@@ -37,11 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-
 _BEFORE_SEQ = NAMES[:NAMES.index("seq")]
 _BLANKS = ("",) * len(_BEFORE_SEQ)
-assert NAMES[len(_BEFORE_SEQ):] == ("seq", "session", "recv_time", "src_ip", "extra"), "format_row's tail"
+if NAMES[len(_BEFORE_SEQ):] != ("seq", "session", "recv_time", "src_ip", "extra"):
+    raise ImportError("format_row writes seq, session, recv_time, src_ip and extra last: update it with NAMES")
 
 
 def format_row(row: Reading) -> str:
