@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_peer  # noqa: E402
 import bench_server  # noqa: E402
+from loadgen import receive  # noqa: E402
 from procstats import cpu_seconds, peak_rss_mb  # noqa: E402
 
 HELLO = b'{"hello": 1, "acks": true}\n'
@@ -46,8 +47,8 @@ class Paced:
     sent: int = 0
     acked: int = 0
     inbuf: bytes = b""
-    ready: bool = False
-    pending: deque = field(default_factory=deque)  # (line number, send time)
+    hello_done: bool = False
+    chunks: deque = field(default_factory=deque)  # (line number, send time)
 
 
 def current_rss_mb(pid: int) -> float:
@@ -97,7 +98,7 @@ def generate(port: int, first_unit: int, clients: int, seconds: float, rate: flo
                 line = bench_peer.TEMPLATE % (0, 0, stream.unit % 1000, stream.unit, stream.sent)
                 stream.out += line
                 stream.sent += 1
-                stream.pending.append((stream.sent, now))
+                stream.chunks.append((stream.sent, now))
                 due_total += 1
                 _flush(stream)
                 if stream.out:
@@ -126,21 +127,9 @@ def _poll(selector: selectors.BaseSelector, latencies: list[float], timeout: flo
     for key, _ in selector.select(timeout):
         stream: Paced = key.data
         try:
-            data = stream.sock.recv(65536)
-        except BlockingIOError:
-            continue
-        if not data:
-            raise SystemExit("the server closed a benchmark connection")
-        now = time.monotonic()
-        stream.inbuf += data
-        *complete, stream.inbuf = stream.inbuf.split(b"\n")
-        for line in complete:
-            if line.startswith(b'{"ack": '):
-                stream.acked = int(line[8:-1])
-                while stream.pending and stream.pending[0][0] <= stream.acked:
-                    latencies.append(now - stream.pending.popleft()[1])
-            elif line == b'{"ok": 1}':
-                stream.ready = True
+            receive(stream, latencies)  # type: ignore[arg-type]  (the same fields as loadgen's Stream)
+        except ConnectionError as exc:
+            raise SystemExit(str(exc)) from None
         if stream.out:
             _flush(stream)
 

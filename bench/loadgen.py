@@ -9,6 +9,7 @@ from __future__ import annotations
 import selectors
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 HELLO = b'{"hello": 1, "acks": true}\n'
@@ -31,7 +32,7 @@ class Stream:
     hello_done: bool = False
     inbuf: bytes = b""
     out: bytes = b""
-    chunks: list[tuple[int, float]] = field(default_factory=list)  # (line count after chunk, send time)
+    chunks: deque[tuple[int, float]] = field(default_factory=deque)  # (line count after chunk, send time)
 
 
 def lines(unit: int, session: int, start: int, count: int) -> bytes:
@@ -63,7 +64,7 @@ def run(host: str, port: int, clients: int, seconds: float, rate: float | None, 
         for key, mask in selector.select(0.01):
             stream: Stream = key.data
             if mask & selectors.EVENT_READ:
-                _receive(stream, latencies)
+                receive(stream, latencies)
             if mask & selectors.EVENT_WRITE:
                 _send(stream, now, end, start, rate, window, chunk)
         if rate is not None:  # paced clients: re-arm writes on the schedule
@@ -95,7 +96,8 @@ def _send(stream: Stream, now: float, end: float, start: float, rate: float | No
             pass
 
 
-def _receive(stream: Stream, latencies: list[float]) -> None:
+def receive(stream: Stream, latencies: list[float]) -> None:
+    """Read the server's replies: the hello's answer and acks (each ack times the chunks it covers)."""
     try:
         data = stream.sock.recv(65536)
     except BlockingIOError:
@@ -109,6 +111,6 @@ def _receive(stream: Stream, latencies: list[float]) -> None:
         if line.startswith(b'{"ack": '):
             stream.acked = int(line[8:-1])
             while stream.chunks and stream.chunks[0][0] <= stream.acked:
-                latencies.append(now - stream.chunks.pop(0)[1])
+                latencies.append(now - stream.chunks.popleft()[1])
         elif line == b'{"ok": 1}':
             stream.hello_done = True
