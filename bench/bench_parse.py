@@ -3,8 +3,9 @@
 
 Uses bench_peer.py's readings (about 300 bytes). Prints CPU µs per reading (best of a few rounds) for
 the reference (protocol.py as it is), then for the stdlib parser and, if installed, msgspec: line by
-line (``parse``) and a received chunk of 64 KiB at a time (``parse_many``, as the server takes plain
-lines). Printed, not asserted.
+line (``parse``), a received chunk of 64 KiB at a time (``parse_many``, as the server takes plain
+lines that are not a run), and a 64 KiB block of one session taken as a run (``parse_run``, CSV lines
+made at once: what the server does with a sender's stream). Printed, not asserted.
 
     python3 bench/bench_parse.py [--readings 20000]
 """
@@ -56,6 +57,19 @@ def chunk_cost(parse_many, chunks: list[list[bytes]], rounds: int = 5) -> float:
     return best
 
 
+def run_cost(parse_run, blocks: list[bytes], rounds: int = 5) -> float:
+    """Best CPU µs per line of ``parse_run(block)``, which gives the CSV lines themselves."""
+    lines = sum(block.count(b"\n") for block in blocks)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for block in blocks:
+            if parse_run(block, RECV_TIME, "127.0.0.1") is None:
+                raise SystemExit("a block of one session was not taken as a run")
+        best = min(best, (time.process_time() - started) / lines * 1e6)
+    return best
+
+
 def in_chunks(lines: list[bytes], size: int = 65536) -> list[list[bytes]]:
     """The lines grouped as a server receives them, about ``size`` bytes at a time."""
     chunks: list[list[bytes]] = [[]]
@@ -74,8 +88,10 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=20_000)
     args = parser.parse_args()
     print(f"machine: {bench_peer.machine()}")
-    lines = bench_peer.payloads(args.readings, 64)
-    lines = [line for chunk in lines for line in chunk.split(b"\n") if line]
+    streams = bench_peer.payloads(args.readings, 64)
+    lines = [line for stream in streams for line in stream.split(b"\n") if line]
+    blocks = [b"".join(line + b"\n" for line in chunk) for stream in streams
+              for chunk in in_chunks(stream.split(b"\n")[:-1])]
     base = cost(reference, lines)
     print(f"reference (protocol.py): {base:.2f} µs per reading")
     for name in sorted(PARSERS):
@@ -86,8 +102,10 @@ def main() -> None:
             continue
         us = cost(parser.parse, lines)
         many = chunk_cost(parser.parse_many, in_chunks(lines))
+        runs = run_cost(parser.parse_run, blocks)
         print(f"{name}: {us:.2f} µs per reading line by line ({base / us:.2f}x the reference), "
-              f"{many:.2f} µs in 64 KiB chunks ({base / many:.2f}x)")
+              f"{many:.2f} µs in 64 KiB chunks ({base / many:.2f}x), {runs:.2f} µs in runs of 64 KiB "
+              f"({base / runs:.2f}x)")
 
 
 if __name__ == "__main__":

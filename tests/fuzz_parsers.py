@@ -4,7 +4,9 @@
 Lines are mutations of valid readings and of the corpus in tests/parsers, plus valid readings with
 random number texts (ints, decimals, exponents, -0, too long, malformed), ids and times. Compared:
 the reading, its CSV row and COPY line, or the reason for refusing it. Every few lines, the last
-ones also go to ``parse_many`` as one chunk: each line it takes must be what the reference stores.
+ones also go to ``parse_many`` as one chunk: each line it takes must be what the reference stores;
+and, renumbered to consecutive seqs, to ``parse_run`` as one block: if it is taken as a run, every line
+must be stored by the reference, as exactly the run's CSV line, key and seq.
 
     python3 tests/fuzz_parsers.py --lines 1000000 [--seed 1]
 
@@ -64,6 +66,18 @@ def make_line(rng: random.Random, seeds: list[bytes]) -> bytes:
     return line
 
 
+def run_is_the_references(run, lines: list[bytes]) -> bool:
+    """Every line is stored by the reference, as the run's CSV line, with its session key and seq."""
+    results = [outcome(reference, line) for line in lines if line.strip()]
+    if any(result[0] != "stored" for result in results):
+        return False
+    rows = [result[2] for result in results]
+    seqs = [row[1] for row in rows] if run.key is not None else []
+    return (run.lines == [row[2] for row in rows] and {row[0] for row in rows} == {run.key}
+            and seqs == list(range(run.first_seq, run.first_seq + len(seqs)))
+            and (run.first, run.last) == (results[0][1], results[-1][1]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
@@ -75,7 +89,7 @@ def main() -> int:
     parsers = {name: parser.parse for name, parser in loaded.items()}
     seeds = SEEDS + [line for line in CORPUS if len(line) < 1000]
     started = time.monotonic()
-    stored = chunks_taken = 0
+    stored = chunks_taken = runs_taken = 0
     recent: list[tuple[bytes, tuple]] = []
     for _ in range(args.lines):
         line = make_line(rng, seeds)
@@ -96,10 +110,17 @@ def main() -> int:
                 if got != [result for _, result in recent][:len(taken)]:
                     print(f"MISMATCH ({name}.parse_many): {chunk!r}", file=sys.stderr)
                     return 1
+            block = [seen.replace(b'"seq":7', b'"seq":%d' % (7 + index)) for index, seen in enumerate(chunk)]
+            for name, parser in loaded.items():
+                run = parser.parse_run(b"".join(seen + b"\n" for seen in block), RECV_TIME, "127.0.0.1")
+                runs_taken += run is not None
+                if run is not None and not run_is_the_references(run, block):
+                    print(f"MISMATCH ({name}.parse_run): {block!r}", file=sys.stderr)
+                    return 1
     elapsed = time.monotonic() - started
     print(f"parser fuzz: {args.lines:,} lines (seed {args.seed}), {stored:,} stored by the reference, "
-          f"{', '.join(parsers)} gave the same for every line; {chunks_taken:,} chunks taken whole at once; "
-          f"every line taken as the reference stores it; {elapsed:.0f} s")
+          f"{', '.join(parsers)} gave the same for every line; {chunks_taken:,} chunks taken whole at once, "
+          f"{runs_taken:,} blocks as runs; every line taken as the reference stores it; {elapsed:.0f} s")
     return 0
 
 

@@ -38,6 +38,30 @@ class Framer:
             self.rest = b""
         return lines
 
+    def whole_lines(self, data: bytes, max_line_bytes: int) -> tuple[bytes, bytes] | None:
+        """The whole lines that ``data`` completes, as one block, and the rest after them; nothing changes.
+
+        Only for the simple case, where ``lines`` would cut nothing more and no line is longer than
+        ``max_line_bytes``: None at the start of a connection, when no line ends, when the rest may
+        hold whole objects, or when a line is too long. ``keep`` the rest if the block is taken.
+        """
+        if self.at_start:
+            return None
+        chunk = self.rest + data if self.rest else data
+        end = chunk.rfind(b"\n") + 1
+        if not end or b"}" in chunk[end:]:
+            return None
+        at = 0
+        while at < end:  # from each line start, the last newline within reach: one step per max_line_bytes
+            at = chunk.rfind(b"\n", at, at + max_line_bytes + 1) + 1
+            if not at:
+                return None  # a line longer than max_line_bytes
+        return (chunk[:end], chunk[end:]) if end < len(chunk) else (chunk, b"")
+
+    def keep(self, rest: bytes) -> None:
+        """Take the block ``whole_lines`` gave: ``rest`` is the unterminated rest now."""
+        self.rest = rest
+
     def take_rest(self) -> bytes:
         """The unterminated rest, which is then gone."""
         rest, self.rest = self.rest, b""

@@ -150,3 +150,23 @@ def test_ipv6_loopback(server_factory) -> None:
     client.send(reading(seq=0))
     client.wait_ack(1)
     assert server.rows()[0]["src_ip"] == "::1"
+
+
+def test_a_resent_stretch_in_big_blocks_is_stored_once(server: ServerProcess) -> None:
+    """Blocks of one session are taken as runs: an overlapping resend, after a reconnect, lands once."""
+    def block(seqs: range, **fields) -> bytes:
+        return b"".join(json.dumps(reading(seq=seq, **fields)).encode() + b"\n" for seq in seqs)
+
+    first = Client(server.port, acks=True)
+    first.send_raw(block(range(300), time="2026-11-25T12:00:00.000000Z"))
+    first.wait_ack(300)
+    first.close()
+    again = Client(server.port, acks=True)
+    again.send_raw(block(range(200, 600), time="2026-11-25T12:00:01.000000Z"))
+    again.send_raw(block(range(5), session="s2") + block(range(3), session="s2"))
+    again.wait_ack(408)
+    rows = server.rows()
+    assert [(r["session"], int(r["seq"])) for r in rows] == \
+        [("s1", seq) for seq in range(600)] + [("s2", seq) for seq in range(5)]
+    assert {r["time"] for r in rows[:300]} == {"2026-11-25T12:00:00.000000Z"}
+    assert {r["time"] for r in rows[300:600]} == {"2026-11-25T12:00:01.000000Z"}

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 
 from ..exc import ConfigError
 from ..protocol import Reading
+from .runs import Run
 
 PARSERS = {  # name in server.json -> "module:Class"
     "stdlib": "whc.parsers.stdlib:StdlibParser",
@@ -24,7 +25,8 @@ CHOICES = ("auto", *PARSERS)
 class Parser(ABC):
     """Turns a line (bytes, without its newline) into a reading, or raises ``ProtocolError``.
 
-    ``parse_many`` takes the plain lines that begin a received chunk at once."""
+    ``parse_many`` takes the plain lines that begin a received chunk at once, and ``parse_run`` a
+    whole block of lines that is a plain run (see ``runs``)."""
 
     name: str
 
@@ -37,6 +39,12 @@ class Parser(ABC):
         """The readings of the leading ``lines`` that are plainly valid, taken fast (all, in the common case).
 
         The caller gives the lines after them to ``parse``, one by one, which words any refusal."""
+
+    @abstractmethod
+    def parse_run(self, block: bytes, recv_time: str, src_ip: str) -> Run | None:
+        """The run that ``block`` (whole lines, each ending in a newline) is, or None if it is not plainly one.
+
+        None says nothing about the lines: the caller takes them one by one."""
 
     def describe(self) -> str:
         """Which parser this is, for the log."""

@@ -7,12 +7,30 @@ so the result, or the reason for refusing, is always the reference's.
 
 from __future__ import annotations
 
-import msgspec
+from operator import attrgetter
 
+import msgspec
+from msgspec import UNSET, Raw, UnsetType
+
+from ..columns import SENSOR_COLUMNS
 from ..protocol import Reading
 from . import Parser
 from .plain import finish
+from .runs import Run, check_times, csv_lines, one_id, one_per_line, plain_numbers, readings_at_ends
 from .stdlib import reference
+
+_NOT_SENT = Raw(b"")  # a sensor value no JSON text can give: the key was not sent
+
+# The client keys of a reading, with sensor values kept as the bytes sent (Raw), for runs. Unknown
+# keys (a hello, a status line, extra fields) make msgspec refuse the line, and the block goes line by line.
+_RunReading = msgspec.defstruct(
+    "_RunReading",
+    [("sh_id", str), ("time", str | UnsetType, UNSET)]
+    + [(column, Raw, _NOT_SENT) for column in SENSOR_COLUMNS]
+    + [("seq", int | UnsetType, UNSET), ("session", str | UnsetType, UNSET)],
+    forbid_unknown_fields=True, gc=False)
+_SH_IDS, _TIMES, _SEQS, _SESSIONS = (attrgetter(key) for key in ("sh_id", "time", "seq", "session"))
+_SENSORS = attrgetter(*SENSOR_COLUMNS)
 
 
 class MsgspecParser(Parser):
@@ -22,6 +40,7 @@ class MsgspecParser(Parser):
 
     def __init__(self) -> None:
         self._decode = msgspec.json.Decoder(float_hook=str).decode
+        self._decode_run = msgspec.json.Decoder(_RunReading).decode_lines
 
     def describe(self) -> str:
         return f"msgspec {msgspec.__version__} (lines it does not take plainly go to the reference)"
@@ -50,3 +69,41 @@ class MsgspecParser(Parser):
                 break
             readings.append(reading)
         return readings
+
+    def parse_run(self, block: bytes, recv_time: str, src_ip: str) -> Run | None:
+        try:
+            readings = self._decode_run(block)
+        except Exception:  # noqa: BLE001 - whatever msgspec refuses, the lines' own way judges
+            return None
+        count = len(readings)
+        if not one_per_line(block, count):
+            return None
+        sh_id = one_id(set(map(_SH_IDS, readings)))
+        times = list(map(_TIMES, readings))
+        if times[0] is UNSET and times.count(UNSET) == count:
+            times = [recv_time] * count  # no time sent: the receive time is the reading's
+        elif not check_times(times):
+            return None
+        if sh_id is None:
+            return None
+        seqs = list(map(_SEQS, readings))
+        session = None
+        if seqs[0] is UNSET:
+            if seqs.count(UNSET) != count or set(map(_SESSIONS, readings)) != {UNSET}:
+                return None
+            seqs = None
+        else:
+            session = one_id(set(map(_SESSIONS, readings)))
+            first = seqs[0]
+            if session is None or first.__class__ is not int or seqs != list(range(first, first + count)) \
+                    or first < 0 or first + count > 2**63:
+                return None
+        sensors = [b",".join(values) for values in map(_SENSORS, readings)]
+        if not plain_numbers(b",".join(sensors)):
+            return None
+        ends = readings_at_ends(self, block, recv_time, src_ip)  # (and a seq 0 written -0 is refused there)
+        if ends is None:
+            return None
+        return Run(sh_id, None if session is None else (sh_id, session), seqs[0] if seqs else 0,
+                   csv_lines(times, sh_id, [values.decode() for values in sensors], seqs, session, recv_time,
+                             src_ip), *ends)

@@ -20,7 +20,7 @@ from ..exc import ProtocolError
 from ..protocol import JSON_NUMBER, MAX_NUMBER_CHARS, Reading, number_fault, parse_time, valid_id
 
 _SENSOR = frozenset(SENSOR_COLUMNS)
-_CLIENT = _SENSOR | {"time", "sh_id", "session", "seq"}
+CLIENT_KEYS = _SENSOR | {"time", "sh_id", "session", "seq"}
 _SHORT_INT = 10**16  # ints of at most 17 characters need no further check (as in protocol)
 _SEQ_LIMIT = 2**63
 _CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
@@ -37,7 +37,7 @@ def finish(obj: dict[str, Any], line: bytes, recv_time: str, src_ip: str) -> Rea
     ``obj`` is ``line`` decoded with every number as its text (``str``), except that ints may be
     ``int`` (which cannot show ``-0``); ints that are sensor values become their text.
     """
-    if not obj.keys() <= _CLIENT or b"\\" in line:
+    if not obj.keys() <= CLIENT_KEYS or b"\\" in line:
         return None  # unknown keys (extra), server-set keys, a hello, or escapes (quotes are counted below)
     sh_id = obj.get("sh_id")
     if sh_id.__class__ is not str or sh_id not in _ids and not _new_id(sh_id):
@@ -110,6 +110,16 @@ def _sensor_ints_as_text(obj: dict[str, Any], line: bytes) -> bool:
                 return False  # (an int 0 may have been written -0, which is kept as sent)
             obj[key] = str(value)
     return True
+
+
+def known_id(value: str) -> bool:
+    """An sh_id or session that is valid and of a form no number's text can take (remembered)."""
+    return value in _ids or _new_id(value)
+
+
+def known_second(second: str) -> bool:
+    """A "YYYY-MM-DDTHH:MM:SS" that begins valid canonical times (remembered)."""
+    return second in _seconds or _new_canonical_time(second + ".000000Z")
 
 
 def _new_id(value: str) -> bool:

@@ -32,7 +32,7 @@ class Backpressure:
     def submitted(self, conn: Connection, batch: Batch) -> None:
         """``batch`` goes to the committer. What it holds until committed: encoded rows (about the size
         of the input, plus their tuples) and rejects-log lines; this is what max_pending_bytes bounds."""
-        batch.nbytes = batch.nbytes + ROW_OVERHEAD * len(batch.rows) + sum(map(len, batch.rejects)) + 1
+        batch.nbytes = batch.nbytes + ROW_OVERHEAD * batch.readings + sum(map(len, batch.rejects)) + 1
         conn.in_flight += batch.nbytes
         self.pending += batch.nbytes
 

@@ -7,7 +7,6 @@ committer, and ``outgoing`` composes what to send once batches are durably handl
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 
 from .. import framing, protocol
@@ -17,10 +16,9 @@ from ..parsers.stdlib import StdlibParser
 from ..storage import Batch, Row
 from ..storage.rejects import reject_record
 from .access import redact, token_matches
+from .replies import Replies
 
 log = logging.getLogger(__name__)
-
-MAX_QUEUED_ERRORS = 256  # error lines waiting for a client that does not read; more are only logged
 
 
 class Handler:
@@ -33,9 +31,10 @@ class Handler:
 
     def __init__(self, ip: str, max_line_bytes: int, encode: Callable[[protocol.Reading], Row],
                  token: bytes | None = None, identities: frozenset[str] | None = None,
-                 parser: Parser | None = None) -> None:
+                 parser: Parser | None = None, runs: bool = False) -> None:
         self.ip = ip
         self.encode = encode
+        self.runs = runs  # the sink stores a run's CSV lines as they are (see _take_run)
         self.parser = parser or StdlibParser()  # lines (without newline) to readings (see whc/parsers)
         self.token = token  # required in the hello, if set
         self.identities = identities  # the names of the client's certificate, if sh_id must match them
@@ -44,13 +43,8 @@ class Handler:
         self.max_line_bytes = max_line_bytes
         self.framer = framing.Framer()
         self.seen_first = False
-        self.hello = False  # the client sent a hello, so it reads what we write
-        self.acks = False
+        self.replies_owed = Replies()
         self.lines = 0  # lines after the hello, each a reading or a reject
-        self.handled = 0  # lines durably handled
-        self.ack_sent = 0
-        self.ok_due = False
-        self.errors: deque[bytes] = deque()
         self.rejected = 0
         self.finished: str | None = None  # why no more input will be read
         self.sh_id: str | None = None  # the unit named in the hello
@@ -59,11 +53,11 @@ class Handler:
     @property
     def replies(self) -> bool:
         """Whether this client gets anything written back (it sent a hello, so it reads)."""
-        return self.hello
+        return self.replies_owed.hello
 
     def has_output(self) -> bool:
         """Something is due to the client: the hello answer, error lines or a newer ack."""
-        return self.hello and (self.ok_due or bool(self.errors) or (self.acks and self.handled > self.ack_sent))
+        return self.replies_owed.due()
 
     def require_identity(self, names: frozenset[str]) -> None:
         """Every reading's sh_id must be one of ``names`` (the client certificate's)."""
@@ -75,6 +69,10 @@ class Handler:
 
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
+        if self.runs and not eof and self.seen_first and self.trusted and not self.finished:
+            batch = self._take_run(data, recv_time)
+            if batch is not None:
+                return batch
         batch = Batch(None, self.lines, len(data))
         lines = self.framer.lines(data, eof)
         taken = self._take_plain(lines, batch, recv_time) if lines else 0
@@ -84,6 +82,23 @@ class Handler:
         batch.last_line = self.lines
         if not batch.rows and not batch.rejects:
             return None
+        return batch
+
+    def _take_run(self, data: bytes, recv_time: str) -> Batch | None:
+        """Take the whole lines received so far at once if they are a plain run (the common case), else None."""
+        whole = self.framer.whole_lines(data, self.max_line_bytes)
+        if whole is None:
+            return None
+        block, rest = whole
+        run = self.parser.parse_run(block, recv_time, self.ip)
+        if run is None or self.identities is not None and run.sh_id not in self.identities:
+            return None
+        self.framer.keep(rest)
+        batch = Batch(None, self.lines, len(data))
+        batch.add_run(run.sh_id, run.key, run.first_seq, run.lines, run.first, run.last)
+        self.lines += len(run.lines)
+        self._end_of_chunk(batch, recv_time)  # (a rest already too long)
+        batch.last_line = self.lines
         return batch
 
     def _take_plain(self, lines: list[bytes], batch: Batch, recv_time: str) -> int:
@@ -144,9 +159,7 @@ class Handler:
                 self._reject(batch, recv_time, str(exc), line)
                 continue
             if self.identities is not None and reading["sh_id"] not in self.identities:
-                if self.acks:
-                    self.errors.append(protocol.encode_error("sh_id does not match the client certificate",
-                                                             self.lines))
+                self.replies_owed.error("sh_id does not match the client certificate", self.lines)
                 self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
@@ -184,7 +197,7 @@ class Handler:
         if not self.trusted:
             self._fail_auth(f"{reason}, before a hello")
             return None
-        if resent and self.acks:
+        if resent and self.replies_owed.acks:
             return None
         batch = Batch(None, self.lines, len(rest))
         self.lines += 1
@@ -203,11 +216,11 @@ class Handler:
                 self._fail_auth("no hello with a token")
                 return True
             return False
-        self.hello = True
+        self.replies_owed.hello = True
         try:
             hello = protocol.parse_hello(obj)
         except ProtocolError as exc:
-            self.errors.append(protocol.encode_error(str(exc), 0))
+            self.replies_owed.error(str(exc), 0, always=True)
             if self.token is not None:
                 self._fail_auth(f"bad hello: {exc}")
             else:
@@ -215,16 +228,15 @@ class Handler:
                 self.finished = "bad hello"
             return True
         if self.token is not None and not token_matches(self.token, hello.token):
-            self.errors.append(protocol.encode_error("authentication failed", 0))
+            self.replies_owed.error("authentication failed", 0, always=True)
             self._fail_auth("wrong token" if hello.token is not None else "no token in the hello")
             return True
         if self.identities is not None and hello.sh_id is not None and hello.sh_id not in self.identities:
-            self.errors.append(protocol.encode_error("sh_id does not match the client certificate", 0))
+            self.replies_owed.error("sh_id does not match the client certificate", 0, always=True)
             self._fail_auth(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
             return True
-        self.acks = hello.acks
+        self.replies_owed.answer_hello(hello.acks)
         self.sh_id = hello.sh_id
-        self.ok_due = True
         self.trusted = True
         return True
 
@@ -261,9 +273,7 @@ class Handler:
         if self.rejected == 0:
             log.warning("%s: line %d rejected: %s", self.ip, self.lines, reason)
         self.rejected += 1
-        if self.acks:
-            if len(self.errors) < MAX_QUEUED_ERRORS:  # beyond that, only the rejects log has them
-                self.errors.append(protocol.encode_error(reason, self.lines))
+        self.replies_owed.error(reason, self.lines)  # (beyond a bound, only the rejects log has them)
 
     def _too_long(self, line: bytes, batch: Batch, recv_time: str) -> None:
         self.lines += 1
@@ -273,21 +283,8 @@ class Handler:
 
     def committed(self, batch: Batch) -> None:
         """A batch of this connection is durably handled."""
-        if batch.last_line > self.handled:
-            self.handled = batch.last_line
+        self.replies_owed.handled_to(batch.last_line)
 
     def outgoing(self) -> bytes:
         """Lines to send now: the hello answer, queued errors, then the newest ack."""
-        if not self.hello:
-            return b""
-        parts = []
-        if self.ok_due:
-            parts.append(protocol.OK_LINE)
-            self.ok_due = False
-        if self.errors:
-            parts.extend(self.errors)
-            self.errors.clear()
-        if self.acks and self.handled > self.ack_sent:
-            parts.append(protocol.encode_ack(self.handled))
-            self.ack_sent = self.handled
-        return b"".join(parts)
+        return self.replies_owed.take()

@@ -129,7 +129,8 @@ class Server(StopSequence):
             admitted = self.gate.admit(sock, ip, now)
             if admitted is None:
                 continue
-            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token, parser=self.parser)
+            handler = Handler(ip, self.max_line_bytes, self.committer.encode, self.gate.token, parser=self.parser,
+                              runs=self.committer.takes_runs)
             conn = Connection(admitted, handler, self.selector, now, handshaking=self.gate.tls is not None)
             self.conns.add(conn)
             self.selector.register(admitted, selectors.EVENT_READ, conn)

@@ -20,6 +20,17 @@ Readings are encoded as soon as they are parsed, so what waits for the disk is c
 
 
 @dataclass(eq=False)
+class RunRows:
+    """The payload of a Row that holds a run: CSV lines of consecutive seqs, from the Row's seq on.
+
+    (With no session, the Row's key is None and every line is new.) Sinks that store CSV lines
+    (``Sink.takes_runs``) accept it; a run of N readings is one Row with one span of N.
+    """
+
+    lines: list[str]
+
+
+@dataclass(eq=False)
 class UnitSpan:
     """Consecutive rows of one ``sh_id`` in a batch: where they start and end, their first and last reading."""
 
@@ -41,6 +52,19 @@ class Batch:
     rows: list[Row] = field(default_factory=list)
     rejects: list[bytes] = field(default_factory=list)  # encoded rejects-log lines
     spans: list[UnitSpan] = field(default_factory=list)  # which unit the rows belong to (usually one span)
+
+    @property
+    def readings(self) -> int:
+        """How many readings the rows hold (every row is in a span)."""
+        return sum(span.end - span.start for span in self.spans)
+
+    def add_run(self, sh_id: str, key: SessionKey | None, first_seq: int, lines: list[str], first: Any,
+                last: Any) -> None:
+        """Hold a run (see parsers/runs.py): its CSV lines as one Row, and one span of all its readings.
+
+        A batch that holds a run holds nothing else."""
+        self.rows.append((key, first_seq, RunRows(lines)))
+        self.spans.append(UnitSpan(sh_id, 0, first, last, len(lines)))
 
     def add_spans(self, readings: list[Any], first_row: int) -> None:
         """Record which units the rows made of ``readings`` (from row ``first_row`` on) belong to."""

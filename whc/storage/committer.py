@@ -27,7 +27,7 @@ class Committer(threading.Thread):
     """Takes whatever batches are queued, stores them, commits durably, then calls ``on_commit``.
 
     It owns the sink and the rejects log. Callers use ``encode`` (a reading into the row this
-    sink stages), ``submit``, ``stop``, ``close`` and the counters.
+    sink stages), ``takes_runs``, ``submit``, ``stop``, ``close`` and the counters.
 
     On a storage error nothing is reported done: the same commit is retried with backoff
     while new batches wait in the queue (the server stops reading when too much waits).
@@ -37,6 +37,7 @@ class Committer(threading.Thread):
         super().__init__(name="committer", daemon=True)
         self.sink = sink
         self.encode = sink.encode
+        self.takes_runs = sink.takes_runs
         self.rejects = rejects
         self.on_commit = on_commit
         self._queue: deque[Batch] = deque()

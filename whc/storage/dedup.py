@@ -24,6 +24,20 @@ class HighWaterMarks:
         self._staged[key] = seq
         return True
 
+    def new_in_run(self, key: SessionKey | None, first_seq: int, count: int) -> int:
+        """How many rows of a run (seqs ``first_seq`` on, consecutive) lead it as resends; the rest is staged.
+
+        The same as asking ``is_new`` of each row in turn."""
+        if key is None:
+            return 0
+        mark = self._staged.get(key)
+        if mark is None:
+            mark = self.marks.get(key, -1)
+        resent = min(count, max(0, mark - first_seq + 1))
+        if resent < count:
+            self._staged[key] = first_seq + count - 1
+        return resent
+
     def commit(self) -> None:
         self.marks.update(self._staged)
         self._staged.clear()

@@ -53,6 +53,7 @@ class Sink(ABC):
 
     name: str
     commit_duplicates: int = 0  # resends the last commit found (for sinks that learn it only at commit)
+    takes_runs = False  # ``stage`` takes rows holding runs (``RunRows``: CSV lines, see parsers/runs.py)
 
     @classmethod
     @abstractmethod

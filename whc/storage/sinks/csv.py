@@ -14,7 +14,7 @@ from ...columns import NAMES
 from ...durable import fsync_dir, replace_file
 from ...exc import ConfigError, StorageError
 from ...protocol import Reading
-from .. import Row
+from .. import Row, RunRows
 from ..appendfile import AppendFile
 from ..csvfile import (  # noqa: F401  (HEADER: for importers)
     HEADER,
@@ -98,6 +98,7 @@ class CsvSink(Sink):
             self.housekeeper.start()
 
     encode = staticmethod(row_encoder(format_row))
+    takes_runs = True
 
     @classmethod
     def from_config(cls, config: Config, rejects: RejectsLog) -> CsvSink:
@@ -113,7 +114,11 @@ class CsvSink(Sink):
         is_new = self.marks.is_new
         lines = []
         for key, seq, line in rows:
-            if is_new(key, seq):
+            if line.__class__ is RunRows:
+                resent = self.marks.new_in_run(key, seq, len(line.lines))
+                lines.extend(line.lines[resent:] if resent else line.lines)
+                duplicates += resent
+            elif is_new(key, seq):
                 lines.append(line)
             else:
                 duplicates += 1

@@ -1,0 +1,124 @@
+"""Runs: a received block of whole lines from one unit, proven plain all at once and made into CSV lines.
+
+A sender's stream is mostly a run: one ``sh_id``, one ``session`` with consecutive ``seq``s (or no
+session at all), every ``time`` already in canonical form and every sensor value a plain number.
+The parsers decode such a block in one call and check each property over the whole block, with a
+few C-speed operations instead of Python steps per reading (``check_times``, ``plain_numbers``,
+``csv_lines``). Anything that is not plainly a run gives None, and the caller takes the block line
+by line, so the result is always the reference's: every line of a run, once stored, is exactly
+``format_row(reference(line))`` (the tests check it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TYPE_CHECKING
+
+from ..columns import SENSOR_COLUMNS
+from ..exc import ProtocolError
+from ..protocol import MAX_NUMBER_CHARS, Reading
+from .plain import known_id, known_second
+
+if TYPE_CHECKING:
+    from . import Parser
+
+SessionKey = tuple[str, str]
+
+_TIME_CHARS = 27  # "YYYY-MM-DDTHH:MM:SS.ffffffZ", format_time's form
+_SECONDS = itemgetter(slice(0, 19))
+_NUMBER_CHARS = b"0123456789.-"  # what a JSON number without an exponent is written with
+_AS_DIGITS = bytes.maketrans(_NUMBER_CHARS, b"d" * len(_NUMBER_CHARS))
+_TOO_LONG = b"d" * (MAX_NUMBER_CHARS + 1)
+_SENSOR_COUNT = len(SENSOR_COLUMNS)
+
+
+@dataclass(eq=False)
+class Run:
+    """The readings of a block of whole lines, as CSV lines (``format_row``'s), in order.
+
+    ``key`` is (sh_id, session), and line i has seq ``first_seq + i``; with no session, ``key`` is
+    None. ``first`` and ``last`` are the first and last readings, as the reference gives them.
+    """
+
+    sh_id: str
+    key: SessionKey | None
+    first_seq: int
+    lines: list[str]
+    first: Reading
+    last: Reading
+
+
+def one_per_line(block: bytes, count: int) -> bool:
+    """``block`` (whole lines) holds ``count`` JSON values, one per line: ``count`` lines end in ``}``.
+
+    (A line holding two objects, or one followed by spaces or a CR, does not, so it is taken line by
+    line. Blank lines between them carry nothing either way.)
+    """
+    return count > 0 and block.count(b"}\n") == count
+
+
+def one_id(ids: set) -> str | None:
+    """The one valid ``sh_id`` or ``session`` in ``ids`` (of a form no number's text takes), else None."""
+    if len(ids) != 1:
+        return None
+    (value,) = ids
+    return value if value.__class__ is str and known_id(value) else None
+
+
+def check_times(times: list) -> bool:
+    """Every time is valid and already in ``format_time``'s form, so it is stored as sent."""
+    count = len(times)
+    try:
+        joined = "".join(times)
+    except TypeError:  # a time missing (the receive time is used) or not a string
+        return False
+    if set(map(len, times)) != {_TIME_CHARS}:
+        return False
+    if joined[19::_TIME_CHARS] != "." * count or joined[26::_TIME_CHARS] != "Z" * count:
+        return False
+    fraction = "".join([joined[at::_TIME_CHARS] for at in range(20, 26)])
+    if not (fraction.isascii() and fraction.isdigit()):
+        return False
+    return all(map(known_second, set(map(_SECONDS, times))))
+
+
+def plain_numbers(values: bytes) -> bool:
+    """``values`` (JSON numbers joined with commas) holds no exponent and no number of over 40 characters.
+
+    Such numbers are stored as they are written (``protocol.number_fault`` finds nothing in them).
+    """
+    return not values.translate(None, _NUMBER_CHARS + b",") and _TOO_LONG not in values.translate(_AS_DIGITS)
+
+
+def csv_lines(times: list[str], sh_id: str, sensors: list[str], seqs: list[int] | None, session: str | None,
+              recv_time: str, src_ip: str) -> list[str]:
+    """The CSV lines of a run: ``sensors`` holds each reading's sensor columns, commas included."""
+    head = f",{sh_id},"
+    if seqs is None:
+        tail = f",,,{recv_time},{src_ip},\n"
+        return [f"{time}{head}{values}{tail}" for time, values in zip(times, sensors, strict=True)]
+    tail = f",{session},{recv_time},{src_ip},\n"
+    return [f"{time}{head}{values},{seq}{tail}" for time, values, seq in zip(times, sensors, seqs, strict=True)]
+
+
+def sensor_text(present: list[str]) -> tuple[str, str | None]:
+    """How the sensor columns of readings with the sensor keys ``present`` are written.
+
+    Returns the padding after the joined values when ``present`` begins the sensor columns, or
+    (``""``, a %-template) when it does not.
+    """
+    count = len(present)
+    if count and list(SENSOR_COLUMNS[:count]) == present:
+        return "," * (_SENSOR_COUNT - count), None
+    return "", ",".join("%s" if column in present else "" for column in SENSOR_COLUMNS)
+
+
+def readings_at_ends(parser: Parser, block: bytes, recv_time: str, src_ip: str) -> tuple[Reading, Reading] | None:
+    """The readings of the first and last lines of a block (for the live view), or None if one is refused."""
+    first = block[:block.index(b"\n")]
+    last = block[block.rfind(b"\n", 0, len(block) - 1) + 1:-1]
+    try:
+        return parser.parse(first, recv_time, src_ip), parser.parse(last, recv_time, src_ip)
+    except ProtocolError:
+        return None
