@@ -4,7 +4,9 @@
 Starts a private rsyslogd (Debian's rsyslog package: its own config, pid file, work folder and a free
 port on 127.0.0.1; never the system service) and launch_server.py, sends each the same readings
 (300,000 lines of about 300 bytes by default) over 1, 4 and 64 connections, waits until every line is
-in the peer's output file or the server's CSV, and prints both rates and their ratio. Absolute figures
+in the peer's output file or the server's CSV, checks that every line is there exactly as sent (the
+peer's bytes; our rows, each exactly the reference parser's row of its line, receive time aside), and
+prints both rates and their ratio. Absolute figures
 do not carry from one machine to the next; the ratio does. Numbers are printed, not asserted.
 
     python3 bench/bench_peer.py                               # 300,000 readings; 1, 4, 64 connections
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +35,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_server  # noqa: E402
 from procstats import cpu_seconds  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent))
+from whc.columns import NAMES  # noqa: E402
+from whc.parsers.stdlib import reference  # noqa: E402
+from whc.storage.sinks.csv import format_row  # noqa: E402
+
+RECV_TIME_COLUMN = NAMES.index("recv_time")
 
 HELLO = b'{"hello": 1, "acks": true}\n'
 # About 300 bytes: the default sensor groups plus the magnetometer, as a sender writes them.
@@ -203,7 +213,30 @@ def run_peer(data: list[bytes], total: int) -> tuple[float, float]:
         return total / elapsed, cpu / total * 1e6
 
 
-def run_ours(data: list[bytes], total: int, parser: str | None) -> tuple[float, float, float]:
+def expected_rows(data: list[bytes]) -> Counter[str]:
+    """The CSV rows the reference parser makes of every line sent, receive time left blank."""
+    return Counter(without_recv_time(format_row(reference(line, "", "127.0.0.1")))
+                   for payload in data for line in payload.splitlines())
+
+
+def without_recv_time(row: str) -> str:
+    cells = row.split(",")
+    cells[RECV_TIME_COLUMN] = ""
+    return ",".join(cells)
+
+
+def check_rows(csv_path: Path, expected: Counter[str]) -> None:
+    """Every row is exactly the reference's row of a line sent, each line once (exits if not)."""
+    with csv_path.open(newline="") as file:
+        next(file)  # the header
+        got = Counter(map(without_recv_time, file))
+    if got != expected:
+        raise SystemExit(f"the CSV differs from the reference's rows: {sum((got - expected).values())} rows "
+                         f"unexpected, {sum((expected - got).values())} missing")
+
+
+def run_ours(data: list[bytes], total: int, parser: str | None,
+             expected: Counter[str]) -> tuple[float, float, float]:
     """Our rate (readings/s durably written to the CSV), server CPU cores over the run and CPU µs per reading."""
     with tempfile.TemporaryDirectory(prefix="whc-ours-") as tmp:
         folder = Path(tmp)
@@ -219,6 +252,7 @@ def run_ours(data: list[bytes], total: int, parser: str | None) -> tuple[float, 
             stop(proc)
         if counter.count() != total:
             raise SystemExit(f"the server stored {counter.lines} rows, expected {total}")
+        check_rows(folder / "whc_data.csv", expected)
         return total / elapsed, cpu / elapsed, cpu / total * 1e6
 
 
@@ -239,12 +273,13 @@ def main() -> None:
     summary = []
     for connections in args.connections or [1, 4, 64]:
         data = payloads(args.readings, connections)
+        expected = expected_rows(data)
         ratios: dict[str | None, list[float]] = {name: [] for name in parsers}
         cpu_ratios: dict[str | None, list[float]] = {name: [] for name in parsers}
         for _ in range(args.repeat):
             peer, peer_us = run_peer(data, args.readings)  # next to ours every time: the machine's load varies
             for name in parsers:
-                ours, cores, ours_us = run_ours(data, args.readings, name)
+                ours, cores, ours_us = run_ours(data, args.readings, name, expected)
                 ratios[name].append(ours / peer)
                 cpu_ratios[name].append(peer_us / ours_us)
                 print(f"{connections:3d} connections: {label(name)} {ours:,.0f}/s at {cores:.2f} server cores "

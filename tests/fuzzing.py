@@ -11,6 +11,7 @@ import json
 from whc.columns import NAMES
 from whc.parsers import load
 from whc.serving.handler import Handler
+from whc.storage import RunRows
 from whc.storage.sinks.csv import CsvSink
 
 RECV_TIME = "2026-11-24T12:00:00.000000Z"
@@ -20,13 +21,17 @@ FORMULA_STARTS = ("=", "+", "-", "@")
 def feed(chunks: list[bytes], max_line_bytes: int = 1024, eof: bool = True,
          parser: str = "stdlib") -> tuple[Handler, list, list]:
     """Run chunks through one connection's handler; return it with the rows and rejects it produced."""
-    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode, parser=load(parser))
+    handler = Handler("127.0.0.1", max_line_bytes, CsvSink.encode, parser=load(parser), runs=CsvSink.takes_runs)
     rows: list = []
     rejects: list = []
     for chunk in chunks + ([b""] if eof else []):
         batch = handler.feed(chunk, RECV_TIME, eof=eof and chunk == b"")
         if batch is not None:
-            rows.extend(batch.rows)
+            for key, seq, payload in batch.rows:
+                if payload.__class__ is RunRows:  # a run's Row holds its CSV lines: one row each here
+                    rows.extend((key, seq, line) for line in payload.lines)
+                else:
+                    rows.append((key, seq, payload))
             rejects.extend(batch.rejects)
         if handler.finished:
             break

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from whc.columns import SENSOR_COLUMNS
 from whc.exc import ProtocolError
+from whc.framing import split_line
 from whc.parsers import PARSERS, load
 from whc.parsers.stdlib import reference
 from whc.storage.sinks.csv import CsvSink
@@ -45,7 +46,8 @@ def check(parser, lines: list[bytes]):
     if run is None:
         return None
     readings = []
-    for line in filter(bytes.strip, lines):  # (blank lines carry nothing: the handler skips them)
+    pieces = [piece for line in lines for piece in (split_line(line) or [line])]  # (objects in a row: framing's)
+    for line in filter(bytes.strip, pieces):  # (blank lines carry nothing: the handler skips them)
         try:
             readings.append(reference(line, RECV_TIME, IP))
         except ProtocolError as exc:
@@ -100,11 +102,10 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0).replace(b"-1.25", b'"-1.25"')],
     [reading_line(0).replace(b"-1.25", b"1" * 41)],
     [reading_line(0).replace(b'"ori_r"', b'"vibration"')],  # stored with extra: not a run's
-    [reading_line(0) + b"\r"],
     [reading_line(0) + reading_line(1)],
     [b'{"status":1,"backlog":0}', reading_line(0)],
     [b'{"hello":1,"acks":true}', reading_line(0)],
-], ids=range(21))
+], ids=range(20))
 def test_a_block_that_is_not_plainly_a_run_is_left_to_the_lines(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is None
 
@@ -120,7 +121,9 @@ def test_a_key_written_twice_is_taken_only_with_the_last_value_as_the_reference_
     [reading_line(0).replace(b'"ori_r"', b'"ori\\u005fr"')],
     [reading_line(0), b"", reading_line(1)],
     [b"  " + reading_line(0), b"\t"],
-], ids=["escaped id", "escaped key", "blank line", "spaces around"])
+    [reading_line(0) + b"\r", reading_line(1) + b"\r"],
+    [reading_line(0) + reading_line(1), b""],
+], ids=["escaped id", "escaped key", "blank line", "spaces around", "CRLF", "two objects and a blank line"])
 def test_escapes_and_blank_lines_are_taken_only_as_the_reference_takes_them(parser, lines: list[bytes]) -> None:
     check(parser, lines)
 

@@ -98,12 +98,11 @@ class MsgspecParser(Parser):
             if session is None or first.__class__ is not int or seqs != list(range(first, first + count)) \
                     or first < 0 or first + count > 2**63:
                 return None
-        sensors = [b",".join(values) for values in map(_SENSORS, readings)]
-        if not plain_numbers(b",".join(sensors)):
+        sensors = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])  # a reading's on each line
+        if not plain_numbers(sensors):
             return None
         ends = readings_at_ends(self, block, recv_time, src_ip)  # (and a seq 0 written -0 is refused there)
         if ends is None:
             return None
         return Run(sh_id, None if session is None else (sh_id, session), seqs[0] if seqs else 0,
-                   csv_lines(times, sh_id, [values.decode() for values in sensors], seqs, session, recv_time,
-                             src_ip), *ends)
+                   csv_lines(times, sh_id, sensors.decode().split("\n"), seqs, session, recv_time, src_ip), *ends)

@@ -50,12 +50,13 @@ class Run:
 
 
 def one_per_line(block: bytes, count: int) -> bool:
-    """``block`` (whole lines) holds ``count`` JSON values, one per line: ``count`` lines end in ``}``.
+    """``block`` (whole lines) holds as many newlines as the ``count`` JSON values decoded from it.
 
-    (A line holding two objects, or one followed by spaces or a CR, does not, so it is taken line by
-    line. Blank lines between them carry nothing either way.)
+    Then each line holds one value, or a line holding several objects in a row is balanced by a blank
+    line, which the line-by-line way takes alike: it cuts such a line into one line per object and
+    skips blank lines. (A stdlib block, decoded as one array, cannot even hold those.)
     """
-    return count > 0 and block.count(b"}\n") == count
+    return count > 0 and block.count(b"\n") == count
 
 
 def one_id(ids: set) -> str | None:
@@ -84,11 +85,10 @@ def check_times(times: list) -> bool:
 
 
 def plain_numbers(values: bytes) -> bool:
-    """``values`` (JSON numbers joined with commas) holds no exponent and no number of over 40 characters.
-
-    Such numbers are stored as they are written (``protocol.number_fault`` finds nothing in them).
+    """``values`` (JSON numbers joined with commas or newlines) holds no exponent and no number of over
+    40 characters. Such numbers are stored as they are written (``protocol.number_fault`` passes them).
     """
-    return not values.translate(None, _NUMBER_CHARS + b",") and _TOO_LONG not in values.translate(_AS_DIGITS)
+    return not values.translate(None, _NUMBER_CHARS + b",\n") and _TOO_LONG not in values.translate(_AS_DIGITS)
 
 
 def csv_lines(times: list[str], sh_id: str, sensors: list[str], seqs: list[int] | None, session: str | None,

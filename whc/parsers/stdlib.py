@@ -119,13 +119,13 @@ class StdlibParser(Parser):
             return None
         count = len(objects)
         keys = objects[0].keys()
-        # Every object has the first one's keys (the same count, and each of them): no key is missing or extra.
-        if not keys <= CLIENT_KEYS or sum(map(len, objects)) != count * len(keys):
-            return None
         try:
+            # Every object has the first one's keys (as many, and each of them): none is missing or extra.
+            if not keys <= CLIENT_KEYS or sum(map(len, objects)) != count * len(keys):
+                return None
             sh_id = one_id(set(map(_SH_IDS, objects)))
             times = list(map(_TIMES, objects)) if "time" in keys else [recv_time] * count  # (none sent)
-        except (KeyError, TypeError):  # TypeError: an array or such among them, not an object
+        except (KeyError, TypeError):  # TypeError: a null, an array or such among them, not an object
             return None
         if sh_id is None or not check_times(times):
             return None

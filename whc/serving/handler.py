@@ -69,37 +69,34 @@ class Handler:
 
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
-        if self.runs and not eof and self.seen_first and self.trusted and not self.finished:
-            batch = self._take_run(data, recv_time)
-            if batch is not None:
-                return batch
         batch = Batch(None, self.lines, len(data))
+        if self.runs and not eof and self.seen_first and self.trusted and not self.finished:
+            whole = self.framer.whole_lines(data, self.max_line_bytes)  # (the common case: a run)
+            if whole is not None and self._take_run(whole[0], batch, recv_time):
+                self.framer.keep(whole[1])
+                return self._end_of_chunk(batch, recv_time)
         lines = self.framer.lines(data, eof)
+        if not self.seen_first and len(lines) > 1 and not eof:  # a first chunk: its first line (the hello)
+            self._take_each(lines[:1], batch, recv_time)  # on its own, so the rest may be a run
+            lines = lines[1:]
+            if max(map(len, lines)) <= self.max_line_bytes and self._take_run(b"\n".join(lines) + b"\n", batch,
+                                                                                recv_time):
+                lines = []
         taken = self._take_plain(lines, batch, recv_time) if lines else 0
         if taken < len(lines):
             self._take_each(lines[taken:] if taken else lines, batch, recv_time)
-        self._end_of_chunk(batch, recv_time)
-        batch.last_line = self.lines
-        if not batch.rows and not batch.rejects:
-            return None
-        return batch
+        return self._end_of_chunk(batch, recv_time)
 
-    def _take_run(self, data: bytes, recv_time: str) -> Batch | None:
-        """Take the whole lines received so far at once if they are a plain run (the common case), else None."""
-        whole = self.framer.whole_lines(data, self.max_line_bytes)
-        if whole is None:
-            return None
-        block, rest = whole
+    def _take_run(self, block: bytes, batch: Batch, recv_time: str) -> bool:
+        """Take whole lines (``block``) at once if they are a plain run (the common case); False if not."""
+        if not self.runs or batch.rows or not self.seen_first or not self.trusted or self.finished:
+            return False  # (a batch that holds a run holds no other rows)
         run = self.parser.parse_run(block, recv_time, self.ip)
         if run is None or self.identities is not None and run.sh_id not in self.identities:
-            return None
-        self.framer.keep(rest)
-        batch = Batch(None, self.lines, len(data))
+            return False
         batch.add_run(run.sh_id, run.key, run.first_seq, run.lines, run.first, run.last)
         self.lines += len(run.lines)
-        self._end_of_chunk(batch, recv_time)  # (a rest already too long)
-        batch.last_line = self.lines
-        return batch
+        return True
 
     def _take_plain(self, lines: list[bytes], batch: Batch, recv_time: str) -> int:
         """Take the plain readings that begin a chunk at once (all its lines, in the common case); how many."""
@@ -166,8 +163,8 @@ class Handler:
             readings.append(reading)
         batch.add_spans(readings, first_row)
 
-    def _end_of_chunk(self, batch: Batch, recv_time: str) -> None:
-        """Decide about the unterminated rest, which waits for more unless it must go now."""
+    def _end_of_chunk(self, batch: Batch, recv_time: str) -> Batch | None:
+        """Decide about the unterminated rest, which waits for more unless it must go now; the batch, if any."""
         rest = self.framer.rest
         if self.auth_failure:
             self.framer.take_rest()
@@ -182,6 +179,8 @@ class Handler:
             self.lines += 1
             self._reject(batch, recv_time, f"unterminated line: connection closing ({self.finished})",
                          self.framer.take_rest())
+        batch.last_line = self.lines
+        return batch if batch.rows or batch.rejects else None
 
     def abandon_partial(self, recv_time: str, reason: str, resent: bool = False) -> Batch | None:
         """Record an unfinished line as rejected (idle or stopping); None if there is none.
