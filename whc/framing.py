@@ -31,6 +31,8 @@ class Framer:
             chunk = self._drop_bom(chunk, eof)
         lines = chunk.split(b"\n")
         self.rest = lines.pop()
+        if lines:
+            self.cut_from = 0  # a newline arrived: this rest is new
         if b"}" in self.rest:  # objects back to back without newlines: each is a line once complete
             self._cut_rest(lines)
         if eof and self.rest:
@@ -61,6 +63,7 @@ class Framer:
     def keep(self, rest: bytes) -> None:
         """Take the block ``whole_lines`` gave: ``rest`` is the unterminated rest now."""
         self.rest = rest
+        self.cut_from = 0  # (as ``lines`` does when a newline arrives)
 
     def take_rest(self) -> bytes:
         """The unterminated rest, which is then gone."""
@@ -80,8 +83,6 @@ class Framer:
         A long rest that holds none (a broken object) is looked at again only once it has doubled,
         so a client trickling bytes into it cannot make the server rescan it for every segment.
         """
-        if lines:
-            self.cut_from = 0  # a newline arrived: this rest is new
         if len(self.rest) < self.cut_from:
             return
         objects, self.rest = cut_objects(self.rest)

@@ -50,7 +50,7 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _SENSOR = frozenset(SENSOR_COLUMNS)
 _SERVER_SET = frozenset({"recv_time", "src_ip", "extra"})
 _KNOWN = frozenset(NAMES)
-_SEQ_LIMIT = 2**63
+SEQ_LIMIT = 2**63  # seq is below this (a signed 64-bit integer)
 _valid_ids: set[str] = set()  # sh_id and session values already checked (bounded)
 
 OK_LINE = b'{"ok": 1}\n'
@@ -274,7 +274,7 @@ def _unencodable(text: str) -> bool:
 def _check_seq(value: object) -> int:
     if type(value) is Number and value.isdigit():
         seq = int(value)
-        if seq < _SEQ_LIMIT:
+        if seq < SEQ_LIMIT:
             return seq
     raise ProtocolError(f"seq must be an integer >= 0, got {_short(value)}")
 

@@ -60,7 +60,8 @@ def line(sh_id: str = "rpi01", seq: int = 0, **extra) -> bytes:
 
 ODD = [b'{"status":1,"backlog":3}', b"", b"   ", b"not json", line(vibration=2), line(ori_r="x"),
        line("rpi02"), line().replace(b",", b", "), line() + b"\r", line() + line(seq=9), b'{"sh_id":"rpi01"}',
-       line(ori_r=1e-7), b"x" * 300]
+       line(ori_r=1e-7), b"x" * 300, line(seq=5).replace(b',"acc_z"', b',\n"acc_z"'),
+       line(seq=5).replace(b',"acc_z"', b'\n"acc_z"'), b"true", b'[{}\n{}]', b'{"a":{}\n"b":{}}']
 
 
 def stream(rng: random.Random) -> bytes:

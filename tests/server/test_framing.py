@@ -125,3 +125,16 @@ def test_a_hello_with_a_token_may_share_its_line(server_factory) -> None:
     client.wait_ack(1)
     client.close()
     assert len(server.rows()) == 1
+
+
+def test_objects_after_a_long_line_that_ended_are_cut_apart_at_once(server) -> None:
+    """A long rest that held no whole object is looked at again as soon as a newline ends it."""
+    client = Client(server.port, acks=True)
+    client.send_raw(b'{"sh_id": "a", "acc_x": 1} {"sh_id": "a",' + b" " * 5000)  # the second is not whole yet
+    client.wait_ack(1)
+    client.send_raw(b'"acc_x": 2}\n')
+    client.wait_ack(2)
+    client.send_raw(b'{"sh_id": "a", "acc_x": 3}{"sh_id": "a", "acc_x": 4}')  # no newline: cut as they complete
+    client.wait_ack(4)
+    client.close()
+    assert [r["acc_x"] for r in server.rows()] == ["1", "2", "3", "4"]

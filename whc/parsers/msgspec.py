@@ -13,7 +13,7 @@ import msgspec
 from msgspec import UNSET, Raw, UnsetType
 
 from ..columns import SENSOR_COLUMNS
-from ..protocol import Reading
+from ..protocol import SEQ_LIMIT, Reading
 from . import Parser
 from .plain import finish
 from .runs import Run, check_times, csv_lines, one_id, one_per_line, plain_numbers, readings_at_ends
@@ -79,12 +79,12 @@ class MsgspecParser(Parser):
         if not one_per_line(block, count):
             return None
         sh_id = one_id(set(map(_SH_IDS, readings)))
+        if sh_id is None:
+            return None
         times = list(map(_TIMES, readings))
         if times[0] is UNSET and times.count(UNSET) == count:
             times = [recv_time] * count  # no time sent: the receive time is the reading's
         elif not check_times(times):
-            return None
-        if sh_id is None:
             return None
         seqs = list(map(_SEQS, readings))
         session = None
@@ -96,7 +96,7 @@ class MsgspecParser(Parser):
             session = one_id(set(map(_SESSIONS, readings)))
             first = seqs[0]
             if session is None or first.__class__ is not int or seqs != list(range(first, first + count)) \
-                    or first < 0 or first + count > 2**63:
+                    or first < 0 or first + count > SEQ_LIMIT:
                 return None
         sensors = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])  # a reading's on each line
         if not plain_numbers(sensors):

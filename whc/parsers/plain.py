@@ -17,12 +17,11 @@ from typing import Any
 
 from ..columns import SENSOR_COLUMNS
 from ..exc import ProtocolError
-from ..protocol import JSON_NUMBER, MAX_NUMBER_CHARS, Reading, number_fault, parse_time, valid_id
+from ..protocol import JSON_NUMBER, MAX_NUMBER_CHARS, SEQ_LIMIT, Reading, number_fault, parse_time, valid_id
 
 _SENSOR = frozenset(SENSOR_COLUMNS)
 CLIENT_KEYS = _SENSOR | {"time", "sh_id", "session", "seq"}
 _SHORT_INT = 10**16  # ints of at most 17 characters need no further check (as in protocol)
-_SEQ_LIMIT = 2**63
 _CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _TAIL = re.compile(r"\.[0-9]{6}Z\Z")  # what follows the seconds in a canonical time
 _MINUS_ZERO = re.compile(rb"-0(?![.eE0-9])")  # an int written -0 somewhere in the line
@@ -54,7 +53,7 @@ def finish(obj: dict[str, Any], line: bytes, recv_time: str, src_ip: str) -> Rea
             if not seq.isdigit() or len(seq) > 18:
                 return None
             seq = int(seq)  # at most 18 digits: below 2**63
-        elif seq.__class__ is not int or not 0 <= seq < _SEQ_LIMIT or seq == 0 and _MINUS_ZERO.search(line):
+        elif seq.__class__ is not int or not 0 <= seq < SEQ_LIMIT or seq == 0 and _MINUS_ZERO.search(line):
             return None
     time = obj.get("time")
     if time is not None:

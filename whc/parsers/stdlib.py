@@ -8,7 +8,7 @@ from operator import itemgetter
 
 from .. import protocol
 from ..columns import SENSOR_COLUMNS
-from ..protocol import Reading
+from ..protocol import SEQ_LIMIT, Reading
 from . import Parser
 from .plain import CLIENT_KEYS, finish
 from .runs import (
@@ -37,11 +37,11 @@ _scan_object = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_
 
 
 _SH_IDS, _TIMES, _SEQS, _SESSIONS = (itemgetter(key) for key in ("sh_id", "time", "seq", "session"))
-_SEQ_LIMIT = 2**63
 
 
 def _decode_block(block: bytes) -> list | None:
-    """The values of a block of lines (each one JSON value) as one list, numbers as text; None if refused."""
+    """The block's lines decoded as the items of one JSON array (a newline for each comma), numbers as
+    text; None if that is not JSON. (``one_per_line`` then checks that each line was one item.)"""
     try:
         text = block.decode("utf-8")
         values, end = _scan_object("[" + text[:-1].replace("\n", ",") + "]", 0)
@@ -63,7 +63,7 @@ def _plain(line: bytes, recv_time: str, src_ip: str) -> Reading | None:
 
 
 def _seqs(objects: list[dict], keys: KeysView) -> tuple[list[int] | None, str | None]:
-    """The consecutive seqs and the one session of a run (both None if it has none); ValueError if neither."""
+    """The consecutive seqs and the one session of a run (both None if none is sent); ValueError if not a run."""
     if "seq" not in keys and "session" not in keys:
         return None, None
     session = one_id(set(map(_SESSIONS, objects)))
@@ -71,7 +71,7 @@ def _seqs(objects: list[dict], keys: KeysView) -> tuple[list[int] | None, str | 
     if session is None or first.__class__ is not str or not first.isdigit() or len(first) > 19:
         raise ValueError("not a run")
     seqs = list(range(int(first), int(first) + len(objects)))
-    if seqs[-1] >= _SEQ_LIMIT or list(map(_SEQS, objects)) != list(map(str, seqs)):
+    if seqs[-1] >= SEQ_LIMIT or list(map(_SEQS, objects)) != list(map(str, seqs)):
         raise ValueError("not a run")
     return seqs, session
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .. import framing, protocol
 from ..exc import ProtocolError
 from ..parsers import Parser
+from ..parsers.runs import MIN_LINES as MIN_RUN_LINES
 from ..parsers.stdlib import StdlibParser
 from ..storage import Batch, Row
 from ..storage.rejects import reject_record
@@ -43,7 +44,7 @@ class Handler:
         self.max_line_bytes = max_line_bytes
         self.framer = framing.Framer()
         self.seen_first = False
-        self.replies_owed = Replies()
+        self.owed = Replies()  # what the client is owed back (see replies)
         self.lines = 0  # lines after the hello, each a reading or a reject
         self.rejected = 0
         self.finished: str | None = None  # why no more input will be read
@@ -53,11 +54,11 @@ class Handler:
     @property
     def replies(self) -> bool:
         """Whether this client gets anything written back (it sent a hello, so it reads)."""
-        return self.replies_owed.hello
+        return self.owed.hello
 
     def has_output(self) -> bool:
         """Something is due to the client: the hello answer, error lines or a newer ack."""
-        return self.replies_owed.due()
+        return self.owed.due()
 
     def require_identity(self, names: frozenset[str]) -> None:
         """Every reading's sh_id must be one of ``names`` (the client certificate's)."""
@@ -89,7 +90,8 @@ class Handler:
 
     def _take_run(self, block: bytes, batch: Batch, recv_time: str) -> bool:
         """Take whole lines (``block``) at once if they are a plain run (the common case); False if not."""
-        if not self.runs or batch.rows or not self.seen_first or not self.trusted or self.finished:
+        if not self.runs or batch.rows or not self.seen_first or not self.trusted or self.finished \
+                or block.count(b"\n") < MIN_RUN_LINES:
             return False  # (a batch that holds a run holds no other rows)
         run = self.parser.parse_run(block, recv_time, self.ip)
         if run is None or self.identities is not None and run.sh_id not in self.identities:
@@ -156,7 +158,7 @@ class Handler:
                 self._reject(batch, recv_time, str(exc), line)
                 continue
             if self.identities is not None and reading["sh_id"] not in self.identities:
-                self.replies_owed.error("sh_id does not match the client certificate", self.lines)
+                self.owed.error("sh_id does not match the client certificate", self.lines)
                 self._fail_auth(f"sh_id {reading['sh_id']!r} does not match the client certificate")
                 break
             batch.rows.append(encode(reading))
@@ -196,7 +198,7 @@ class Handler:
         if not self.trusted:
             self._fail_auth(f"{reason}, before a hello")
             return None
-        if resent and self.replies_owed.acks:
+        if resent and self.owed.acks:
             return None
         batch = Batch(None, self.lines, len(rest))
         self.lines += 1
@@ -215,11 +217,11 @@ class Handler:
                 self._fail_auth("no hello with a token")
                 return True
             return False
-        self.replies_owed.hello = True
+        self.owed.got_hello()
         try:
             hello = protocol.parse_hello(obj)
         except ProtocolError as exc:
-            self.replies_owed.error(str(exc), 0, always=True)
+            self.owed.error(str(exc), 0, always=True)
             if self.token is not None:
                 self._fail_auth(f"bad hello: {exc}")
             else:
@@ -227,14 +229,14 @@ class Handler:
                 self.finished = "bad hello"
             return True
         if self.token is not None and not token_matches(self.token, hello.token):
-            self.replies_owed.error("authentication failed", 0, always=True)
+            self.owed.error("authentication failed", 0, always=True)
             self._fail_auth("wrong token" if hello.token is not None else "no token in the hello")
             return True
         if self.identities is not None and hello.sh_id is not None and hello.sh_id not in self.identities:
-            self.replies_owed.error("sh_id does not match the client certificate", 0, always=True)
+            self.owed.error("sh_id does not match the client certificate", 0, always=True)
             self._fail_auth(f"hello sh_id {hello.sh_id!r} does not match the client certificate")
             return True
-        self.replies_owed.answer_hello(hello.acks)
+        self.owed.answer_hello(hello.acks)
         self.sh_id = hello.sh_id
         self.trusted = True
         return True
@@ -272,7 +274,7 @@ class Handler:
         if self.rejected == 0:
             log.warning("%s: line %d rejected: %s", self.ip, self.lines, reason)
         self.rejected += 1
-        self.replies_owed.error(reason, self.lines)  # (beyond a bound, only the rejects log has them)
+        self.owed.error(reason, self.lines)  # (beyond a bound, only the rejects log has them)
 
     def _too_long(self, line: bytes, batch: Batch, recv_time: str) -> None:
         self.lines += 1
@@ -282,8 +284,8 @@ class Handler:
 
     def committed(self, batch: Batch) -> None:
         """A batch of this connection is durably handled."""
-        self.replies_owed.handled_to(batch.last_line)
+        self.owed.handled_to(batch.last_line)
 
     def outgoing(self) -> bytes:
         """Lines to send now: the hello answer, queued errors, then the newest ack."""
-        return self.replies_owed.take()
+        return self.owed.take()

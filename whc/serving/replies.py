@@ -20,6 +20,10 @@ class Replies:
         self.handled = 0  # lines durably handled
         self.ack_sent = 0
 
+    def got_hello(self) -> None:
+        """The client sent a hello: it reads what we write (even if the hello is refused)."""
+        self.hello = True
+
     def answer_hello(self, acks: bool) -> None:
         """The hello is accepted: answer it, then ack (if asked)."""
         self.acks = acks

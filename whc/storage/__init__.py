@@ -38,7 +38,7 @@ class UnitSpan:
     start: int  # index of its first row in ``Batch.rows``
     first: Any  # the first reading (a dict), for the fleet's per-unit state
     last: Any = None  # the last reading
-    end: int = 0  # index after its last row
+    end: int = 0  # index after its last row (a run's span: 0 to its reading count; its batch holds it alone)
     duplicates: int = 0  # set by the committer: rows of the span that were already stored
 
 
