@@ -16,6 +16,14 @@ from .handler import Handler
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 RECV_BYTES = 256 * 1024
 TLS_RECORD = 16384
+# One receive buffer for every connection (only the event loop receives), copied out as bytes: a
+# fresh 256 KiB bytes object per recv, shrunk to what came, made glibc mmap and unmap one each time.
+_RECEIVED = memoryview(bytearray(RECV_BYTES))
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """One recv into the shared buffer, copied out."""
+    return _RECEIVED[:sock.recv_into(_RECEIVED)].tobytes()
 
 
 @dataclass(eq=False)
@@ -72,13 +80,13 @@ class Connection:
         A TLS recv returns one record (16 KiB at most), so the records already waiting are taken
         too, within reason. If the connection fails after some arrived, what arrived is returned
         and the error is kept in ``failure``."""
-        data = self.sock.recv(RECV_BYTES)
+        data = _recv(self.sock)
         if not data or not isinstance(self.sock, ssl.SSLSocket):
             return data
         parts = [data]
         for _ in range(RECV_BYTES // TLS_RECORD):
             try:
-                more = self.sock.recv(RECV_BYTES)
+                more = _recv(self.sock)
             except WOULD_BLOCK:
                 break
             except OSError as exc:  # a reset, a damaged record

@@ -71,8 +71,8 @@ class Handler:
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
         """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
         batch = Batch(None, self.lines, len(data))
-        if self.runs and not eof and self.seen_first and self.trusted and not self.finished:
-            whole = self.framer.whole_lines(data, self.max_line_bytes)  # (the common case: a run)
+        if self.runs and not eof and data.count(b"\n") >= MIN_RUN_LINES:  # (a sender's stream: runs)
+            whole = self.framer.whole_lines(data, self.max_line_bytes)
             if whole is not None and self._take_run(whole[0], batch, recv_time):
                 self.framer.keep(whole[1])
                 return self._end_of_chunk(batch, recv_time)
@@ -80,8 +80,8 @@ class Handler:
         if not self.seen_first and len(lines) > 1 and not eof:  # a first chunk: its first line (the hello)
             self._take_each(lines[:1], batch, recv_time)  # on its own, so the rest may be a run
             lines = lines[1:]
-            if max(map(len, lines)) <= self.max_line_bytes and self._take_run(b"\n".join(lines) + b"\n", batch,
-                                                                                recv_time):
+            if len(lines) >= MIN_RUN_LINES and max(map(len, lines)) <= self.max_line_bytes \
+                    and self._take_run(b"\n".join(lines) + b"\n", batch, recv_time):
                 lines = []
         taken = self._take_plain(lines, batch, recv_time) if lines else 0
         if taken < len(lines):
@@ -90,8 +90,7 @@ class Handler:
 
     def _take_run(self, block: bytes, batch: Batch, recv_time: str) -> bool:
         """Take whole lines (``block``) at once if they are a plain run (the common case); False if not."""
-        if not self.runs or batch.rows or not self.seen_first or not self.trusted or self.finished \
-                or block.count(b"\n") < MIN_RUN_LINES:
+        if not self.runs or batch.rows or not self.seen_first or not self.trusted or self.finished:
             return False  # (a batch that holds a run holds no other rows)
         run = self.parser.parse_run(block, recv_time, self.ip)
         if run is None or self.identities is not None and run.sh_id not in self.identities:
