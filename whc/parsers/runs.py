@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
-from ..columns import SENSOR_COLUMNS
+from ..columns import NAMES, SENSOR_COLUMNS
 from ..exc import ProtocolError
 from ..protocol import MAX_NUMBER_CHARS, Reading
 from .plain import known_id, known_second
@@ -32,6 +32,8 @@ _NUMBER_CHARS = b"0123456789.-"  # what a JSON number without an exponent is wri
 _AS_DIGITS = bytes.maketrans(_NUMBER_CHARS, b"d" * len(_NUMBER_CHARS))
 _TOO_LONG = b"d" * (MAX_NUMBER_CHARS + 1)
 _SENSOR_COUNT = len(SENSOR_COLUMNS)
+if NAMES != ("time", "sh_id", *SENSOR_COLUMNS, "seq", "session", "recv_time", "src_ip", "extra"):
+    raise ImportError("csv_lines writes the columns in this order: update it with NAMES")
 
 
 @dataclass(eq=False)
