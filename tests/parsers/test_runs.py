@@ -43,6 +43,13 @@ def broken(seq: int, keep_comma: bool) -> list[bytes]:
     return [line[:cut + keep_comma], line[cut + 1:]]
 
 
+def replaced_nested(seq: int) -> list[bytes]:
+    """A reading over two lines, the first ending in the } of a value its key's second copy replaces."""
+    line = reading_line(seq)
+    cut = line.index(b',"ori_r"')
+    return [line[:cut] + b',"ori_r":{}', line[cut:]]
+
+
 def block_of(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
@@ -120,7 +127,8 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0), b'{"a":{}', b'"b":{}}', b"true"],
     [reading_line(0), b"[{}", b"{}", b"{}]", b"true"],
     [reading_line(0) + b"\r", reading_line(1) + b"\r"],  # CRLF: taken line by line
-], ids=range(28))
+    [reading_line(0), *replaced_nested(1), reading_line(2) + reading_line(3), reading_line(4)],
+], ids=range(29))
 def test_a_block_that_is_not_plainly_a_run_is_left_to_the_lines(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is None
 

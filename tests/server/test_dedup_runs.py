@@ -24,7 +24,7 @@ def test_a_runs_resends_are_what_asking_each_row_finds(steps) -> None:
             by_row.commit()
             continue
         new = [by_row.is_new(key, seq) for seq in range(first, first + count)]
-        resent = by_run.new_in_run(key, first, count) if what == "run" else int(not by_run.is_new(key, first))
+        resent = by_run.resent_in_run(key, first, count) if what == "run" else int(not by_run.is_new(key, first))
         assert new == [False] * resent + [True] * (count - resent)
     by_run.commit()
     by_row.commit()

@@ -53,14 +53,17 @@ class Run:
 
 
 def one_per_line(block: bytes, count: int) -> bool:
-    """Each line of ``block`` (whole lines) was one of the ``count`` JSON values decoded from it.
+    """Each line of ``block`` (whole lines) holds exactly one of the ``count`` JSON values decoded from it.
 
-    There are ``count`` lines and each ends in ``}``. A value that went on over a line end would
-    have to end that line with a nested object's ``}``, and no value of a run holds one (the values
-    are checked after this). So no line holds two values or a piece of one. (A line ending in CR,
-    CRLF's, is not a run's: such a stream goes line by line.)
+    There are ``count`` lines, each ending in ``}``, and ``count`` ``{``: each value's own, so no
+    value holds a nested object, not even one that a later copy of its key replaced. A value that
+    went on over a line end would have to end that line with a nested object's ``}``, so none does,
+    and each line ends exactly one value. (msgspec decodes the lines as they are, where no string can
+    cross a line end; the stdlib parser joins them with commas, so one could, but no string that a
+    run accepts holds a comma. A line ending in CR, CRLF's, is not a run's: it goes line by line.)
     """
-    return count > 0 and block.count(b"\n") == count and block.count(b"}\n") == count
+    return (count > 0 and block.count(b"\n") == count and block.count(b"{") == count
+            and block.count(b"}\n") == count)
 
 
 def one_id(ids: set) -> str | None:
@@ -107,10 +110,10 @@ def csv_lines(times: list[str], sh_id: str, sensors: list[str], seqs: list[int] 
 
 
 def sensor_text(present: list[str]) -> tuple[str, str | None]:
-    """How the sensor columns of readings with the sensor keys ``present`` are written.
+    """How to write the sensor columns of readings whose sensor keys are ``present`` (in column order).
 
-    Returns the padding after the joined values when ``present`` begins the sensor columns, or
-    (``""``, a %-template) when it does not.
+    ``(padding, None)`` when ``present`` begins the sensor columns: the values joined with commas,
+    then ``padding``; else ``("", template)``: a %-template that takes the values in order.
     """
     count = len(present)
     if count and list(SENSOR_COLUMNS[:count]) == present:

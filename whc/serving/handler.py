@@ -69,7 +69,11 @@ class Handler:
         self.finished = reason
 
     def feed(self, data: bytes, recv_time: str, eof: bool = False) -> Batch | None:
-        """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit."""
+        """Handle received bytes (and, at ``eof``, the unterminated rest); return what to commit.
+
+        The whole lines of a chunk go as one run if they are one (``_take_run``). Else the plain lines
+        that begin it go at once and the rest one by one; a connection's first line goes on its own
+        first, so that what follows the hello may be a run."""
         batch = Batch(None, self.lines, len(data))
         if self.runs and not eof and data.count(b"\n") >= MIN_RUN_LINES:  # (a sender's stream: runs)
             whole = self.framer.whole_lines(data, self.max_line_bytes)

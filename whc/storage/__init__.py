@@ -62,7 +62,7 @@ class Batch:
                 last: Any) -> None:
         """Hold a run (see parsers/runs.py): its CSV lines as one Row, and one span of all its readings.
 
-        A batch that holds a run holds nothing else."""
+        A batch that holds a run holds no other rows (it may hold rejects)."""
         self.rows.append((key, first_seq, RunRows(lines)))
         self.spans.append(UnitSpan(sh_id, 0, first, last, len(lines)))
 

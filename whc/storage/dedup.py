@@ -24,7 +24,7 @@ class HighWaterMarks:
         self._staged[key] = seq
         return True
 
-    def new_in_run(self, key: SessionKey | None, first_seq: int, count: int) -> int:
+    def resent_in_run(self, key: SessionKey | None, first_seq: int, count: int) -> int:
         """How many rows of a run (seqs ``first_seq`` on, consecutive) lead it as resends; the rest is staged.
 
         The same as asking ``is_new`` of each row in turn."""

@@ -115,7 +115,7 @@ class CsvSink(Sink):
         lines = []
         for key, seq, line in rows:
             if line.__class__ is RunRows:
-                resent = self.marks.new_in_run(key, seq, len(line.lines))
+                resent = self.marks.resent_in_run(key, seq, len(line.lines))
                 lines.extend(line.lines[resent:] if resent else line.lines)
                 duplicates += resent
             elif is_new(key, seq):
