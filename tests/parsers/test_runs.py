@@ -92,8 +92,9 @@ def parser(request):
     [reading_line(2**63 - 2), reading_line(2**63 - 1)],
     [reading_line(7)],
     [reading_line(seq, timed=False) for seq in range(3)],
+    [reading_line(seq) + b"\r" for seq in range(3)],
 ], ids=["sender", "spaced", "no session", "magnetometer", "environment", "one value", "no values", "top seqs",
-        "one line", "no time"])
+        "one line", "no time", "CRLF"])
 def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is not None
 
@@ -126,9 +127,8 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0), reading_line(1).replace(b'"ori_r":-1.25', b'"ori_r":{}\n"ori_p":{}'), reading_line(2)],
     [reading_line(0), b'{"a":{}', b'"b":{}}', b"true"],
     [reading_line(0), b"[{}", b"{}", b"{}]", b"true"],
-    [reading_line(0) + b"\r", reading_line(1) + b"\r"],  # CRLF: taken line by line
     [reading_line(0), *replaced_nested(1), reading_line(2) + reading_line(3), reading_line(4)],
-], ids=range(29))
+], ids=range(28))
 def test_a_block_that_is_not_plainly_a_run_is_left_to_the_lines(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is None
 
@@ -145,7 +145,8 @@ def test_a_key_written_twice_is_taken_only_with_the_last_value_as_the_reference_
     [reading_line(0), b"", reading_line(1)],
     [b"  " + reading_line(0), b"\t"],
     [reading_line(0) + reading_line(1), b""],
-], ids=["escaped id", "escaped key", "blank line", "spaces around", "two objects and a blank line"])
+    [reading_line(seq) + b"\r" for seq in range(3)],
+], ids=["escaped id", "escaped key", "blank line", "spaces around", "two objects and a blank line", "CRLF"])
 def test_escapes_and_blank_lines_are_taken_only_as_the_reference_takes_them(parser, lines: list[bytes]) -> None:
     check(parser, lines)
 

@@ -79,7 +79,8 @@ def sender_stream(rng: random.Random) -> bytes:
         back = rng.randrange(len(seqs))
         seqs[back:back] = seqs[rng.randrange(back + 1):back]  # sent again after a reconnect
     lines = [rng.choice(ODD) if rng.random() < 0.03 else line("rpi01", seq) for seq in seqs]
-    return hello + b"\n".join(lines) + (b"\n" if rng.random() < 0.8 else b"")
+    end = b"\r\n" if rng.random() < 0.2 else b"\n"  # CRLF now and then
+    return hello + end.join(lines) + (end if rng.random() < 0.8 else b"")
 
 
 def rows_of(batch_rows: list) -> list:
