@@ -128,7 +128,10 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0), b'{"a":{}', b'"b":{}}', b"true"],
     [reading_line(0), b"[{}", b"{}", b"{}]", b"true"],
     [reading_line(0), *replaced_nested(1), reading_line(2) + reading_line(3), reading_line(4)],
-], ids=range(28))
+    [reading_line(0), reading_line(1).replace(b'"ori_r":-1.25', b'"ori_r":"\xff","ori_r":-1.25'), reading_line(2)],
+    [reading_line(0), reading_line(1).replace(b'"ori_r":-1.25', b'"ori_r":"\xc0\x80","ori_r":-1.25'),
+     reading_line(2)],  # invalid UTF-8 in a value replaced by a later copy of its key
+], ids=range(30))
 def test_a_block_that_is_not_plainly_a_run_is_left_to_the_lines(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is None
 

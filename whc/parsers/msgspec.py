@@ -71,6 +71,8 @@ class MsgspecParser(Parser):
         return readings
 
     def parse_run(self, block: bytes, recv_time: str, src_ip: str) -> Run | None:
+        if not block.isascii():  # (msgspec does not check the UTF-8 of a value a later copy of its key replaces)
+            return None
         try:
             readings = self._decode_run(block)
         except Exception:  # noqa: BLE001 - whatever msgspec refuses, the lines' own way judges
