@@ -16,7 +16,7 @@ from ..columns import SENSOR_COLUMNS
 from ..protocol import SEQ_LIMIT, Reading
 from . import Parser
 from .plain import finish
-from .runs import Run, check_times, csv_lines, one_id, one_per_line, plain_numbers, readings_at_ends
+from .runs import Run, check_times, make_run, one_id, one_per_line, plain_numbers
 from .stdlib import reference
 
 _NOT_SENT = Raw(b"")  # a sensor value no JSON text can give: the key was not sent
@@ -103,8 +103,5 @@ class MsgspecParser(Parser):
         sensors = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])  # a reading's on each line
         if not plain_numbers(sensors):
             return None
-        ends = readings_at_ends(self, block, recv_time, src_ip)  # (and a seq 0 written -0 is refused there)
-        if ends is None:
-            return None
-        return Run(sh_id, None if session is None else (sh_id, session), seqs[0] if seqs else 0,
-                   csv_lines(times, sh_id, sensors.decode().split("\n"), seqs, session, recv_time, src_ip), *ends)
+        # (make_run parses the first line by the reference, which refuses a seq 0 written -0)
+        return make_run(self, block, sh_id, session, seqs, times, sensors.decode().split("\n"), recv_time, src_ip)

@@ -120,11 +120,15 @@ def sensor_text(present: list[str]) -> tuple[str, str | None]:
     return "", ",".join("%s" if column in present else "" for column in SENSOR_COLUMNS)
 
 
-def readings_at_ends(parser: Parser, block: bytes, recv_time: str, src_ip: str) -> tuple[Reading, Reading] | None:
-    """The readings of the first and last lines of a block (for the live view), or None if one is refused."""
+def make_run(parser: Parser, block: bytes, sh_id: str, session: str | None, seqs: list[int] | None,
+             times: list[str], sensors: list[str], recv_time: str, src_ip: str) -> Run | None:
+    """The run of a block whose values passed the checks above, or None if the reference refuses its
+    first or last line (whose readings, parsed by ``parser``, feed the live view)."""
     first = block[:block.index(b"\n")]
     last = block[block.rfind(b"\n", 0, len(block) - 1) + 1:-1]
     try:
-        return parser.parse(first, recv_time, src_ip), parser.parse(last, recv_time, src_ip)
+        ends = parser.parse(first, recv_time, src_ip), parser.parse(last, recv_time, src_ip)
     except ProtocolError:
         return None
+    return Run(sh_id, None if session is None else (sh_id, session), seqs[0] if seqs else 0,
+               csv_lines(times, sh_id, sensors, seqs, session, recv_time, src_ip), *ends)

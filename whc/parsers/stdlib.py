@@ -14,11 +14,10 @@ from .plain import CLIENT_KEYS, finish
 from .runs import (
     Run,
     check_times,
-    csv_lines,
+    make_run,
     one_id,
     one_per_line,
     plain_numbers,
-    readings_at_ends,
     sensor_text,
 )
 
@@ -124,10 +123,10 @@ class StdlibParser(Parser):
             if not keys <= CLIENT_KEYS or sum(map(len, objects)) != count * len(keys):
                 return None
             sh_id = one_id(set(map(_SH_IDS, objects)))
-            times = list(map(_TIMES, objects)) if "time" in keys else [recv_time] * count  # (none sent)
+            times = list(map(_TIMES, objects)) if "time" in keys else None
         except (KeyError, TypeError):  # TypeError: a null, an array or such among them, not an object
             return None
-        if sh_id is None or not check_times(times):
+        if sh_id is None or times is not None and not check_times(times):
             return None
         try:
             seqs, session = _seqs(objects, keys)
@@ -140,11 +139,8 @@ class StdlibParser(Parser):
         strings = 1 + ("time" in keys) + (session is not None)  # sh_id, and time and session if sent
         if sensors is None or block.count(b'"') != 2 * count * (len(keys) + strings):
             return None
-        ends = readings_at_ends(self, block, recv_time, src_ip)
-        if ends is None:
-            return None
-        return Run(sh_id, None if session is None else (sh_id, session), seqs[0] if seqs else 0,
-                   csv_lines(times, sh_id, sensors, seqs, session, recv_time, src_ip), *ends)
+        return make_run(self, block, sh_id, session, seqs, times or [recv_time] * count,  # (no time sent)
+                        sensors, recv_time, src_ip)
 
     def describe(self) -> str:
         return "stdlib (standard library only)"
