@@ -16,7 +16,7 @@ from ..columns import SENSOR_COLUMNS
 from ..protocol import SEQ_LIMIT, Reading
 from . import Parser
 from .plain import finish
-from .runs import Run, check_times, make_run, one_id, one_per_line, plain_numbers
+from .runs import Run, Sensors, as_written, check_times, make_run, one_id, one_per_line, plain_numbers
 from .stdlib import reference
 
 _NOT_SENT = Raw(b"")  # a sensor value no JSON text can give: the key was not sent
@@ -78,13 +78,14 @@ class MsgspecParser(Parser):
         except Exception:  # noqa: BLE001 - whatever msgspec refuses, the lines' own way judges
             return None
         count = len(readings)
-        if not one_per_line(block, count):
+        if not count:
             return None
         sh_id = one_id(set(map(_SH_IDS, readings)))
         if sh_id is None:
             return None
         times = list(map(_TIMES, readings))
-        if times[0] is UNSET and times.count(UNSET) == count:
+        time_sent = times[0] is not UNSET
+        if not time_sent and times.count(UNSET) == count:
             times = [recv_time] * count  # no time sent: the receive time is the reading's
         elif not check_times(times):
             return None
@@ -100,8 +101,15 @@ class MsgspecParser(Parser):
             if session is None or first.__class__ is not int or seqs != list(range(first, first + count)) \
                     or first < 0 or first + count > SEQ_LIMIT:
                 return None
-        sensors = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])  # a reading's on each line
-        if not plain_numbers(sensors):
-            return None
+        sent = [(column, bytes(value)) for column, value in zip(SENSOR_COLUMNS, _SENSORS(readings[0]), strict=True)
+                if value]
+        sensors = as_written(block, count, times[0] if time_sent else None, sh_id, sent, session, seqs)
+        if sensors is None:  # written some other way: each reading's values are joined
+            if not one_per_line(block, count):
+                return None
+            joined = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])
+            if not plain_numbers(joined):
+                return None
+            sensors = Sensors(joined.decode().split("\n"))
         # (make_run parses the first line by the reference, which refuses a seq 0 written -0)
-        return make_run(self, block, sh_id, session, seqs, times, sensors.decode().split("\n"), recv_time, src_ip)
+        return make_run(self, block, sh_id, session, seqs, times, sensors, recv_time, src_ip)

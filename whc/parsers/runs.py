@@ -4,9 +4,11 @@ A sender's stream is mostly a run: one ``sh_id``, one ``session`` with consecuti
 session at all), every ``time`` already in canonical form and every sensor value a plain number.
 The parsers decode such a block in one call and check each property over the whole block, with a
 few C-speed operations instead of Python steps per reading (``check_times``, ``plain_numbers``,
-``csv_lines``). Anything that is not plainly a run gives None, and the caller takes the block line
-by line. A run's lines are exactly ``format_row(reference(line))`` of each of its lines (tests/parsers
-checks it over a corpus and generated blocks).
+``csv_lines``). When every line is written the way a sender writes it, the sensor columns are cut
+from the block's own text (``as_written``) rather than joined value by value. Anything that is not
+plainly a run gives None, and the caller takes the block line by line. A run's lines are exactly
+``format_row(reference(line))`` of each of its lines (tests/parsers checks it over a corpus and
+generated blocks).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _AS_DIGITS = bytes.maketrans(_NUMBER_CHARS, b"d" * len(_NUMBER_CHARS))
 _TOO_LONG = b"d" * (MAX_NUMBER_CHARS + 1)
 _SENSOR_COUNT = len(SENSOR_COLUMNS)
 _NOT_BRACES = bytes(byte for byte in range(256) if byte not in b"{}\n")  # deleted: what one_per_line ignores
+_KEY_CHARS = bytes(range(ord("a"), ord("z") + 1)) + b'_":{}\r'  # deleted: a written line's keys, quotes and braces
+_LAST_COLUMN = len(SENSOR_COLUMNS) - 1
 if NAMES != ("time", "sh_id", *SENSOR_COLUMNS, "seq", "session", "recv_time", "src_ip", "extra"):
     raise ImportError("csv_lines writes the columns in this order: update it with NAMES")
 
@@ -97,15 +101,83 @@ def plain_numbers(values: bytes) -> bool:
     return not values.translate(None, _NUMBER_CHARS + b",\n") and _TOO_LONG not in values.translate(_AS_DIGITS)
 
 
-def csv_lines(times: list[str], sh_id: str, sensors: list[str], seqs: list[int] | None, session: str | None,
+@dataclass(eq=False)
+class Sensors:
+    """Each reading's sensor columns as CSV text: ``lead``, then ``columns[i]``, then ``trail``."""
+
+    columns: list[str]
+    lead: str = ""  # the empty columns before the first one sent
+    trail: str = ""  # the empty columns after the last one sent
+
+
+def csv_lines(times: list[str], sh_id: str, sensors: Sensors, seqs: list[int] | None, session: str | None,
               recv_time: str, src_ip: str) -> list[str]:
-    """The CSV lines of a run: ``sensors`` holds each reading's sensor columns, commas included."""
-    head = f",{sh_id},"
+    """The CSV lines of a run."""
+    head = f",{sh_id},{sensors.lead}"
+    trail = sensors.trail
     if seqs is None:
-        tail = f",,,{recv_time},{src_ip},\n"
-        return [f"{time}{head}{values}{tail}" for time, values in zip(times, sensors, strict=True)]
+        tail = f"{trail},,,{recv_time},{src_ip},\n"
+        return [f"{time}{head}{values}{tail}" for time, values in zip(times, sensors.columns, strict=True)]
     tail = f",{session},{recv_time},{src_ip},\n"
-    return [f"{time}{head}{values},{seq}{tail}" for time, values, seq in zip(times, sensors, seqs, strict=True)]
+    return [f"{time}{head}{values}{trail},{seq}{tail}"
+            for time, values, seq in zip(times, sensors.columns, seqs, strict=True)]
+
+
+def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: list[tuple[str, bytes]],
+               session: str | None, seqs: list[int] | None) -> Sensors | None:
+    """The sensor columns of a run's lines, cut from the block's own text, or None unless every line
+    is written as a sender writes it: no spaces, ``time`` and ``sh_id`` first, the sensor keys in
+    column order, then ``session`` and ``seq`` (in either order) or neither.
+
+    The caller has decoded the block into ``count`` values and checked them as a run: one ``sh_id``
+    and ``session``, canonical times, consecutive ``seqs``. ``time`` (None if not sent) and ``values``
+    (the sensor columns sent, in column order, with their text) are those of the first line.
+
+    The first line must be exactly that form, written from its own values, which must be plain
+    numbers. Every other line must then read the same once the characters numbers are written with
+    (``0-9.-``) are deleted from both: the same keys in the same places, and between them only such
+    characters, which the decoder took as numbers (a string or ``true`` would need other characters,
+    an exponent ``e``). So each line's sensor text is what is left between its ``sh_id`` and its
+    ``session`` once the keys' letters, quotes and colons are deleted, in one ``translate`` for the
+    block, and then cut at offsets that depend only on the number of digits of the line's seq.
+    """
+    if not values or not plain_numbers(b",".join([text for _, text in values])):
+        return None
+    first = block[:block.index(b"\n")]
+    head = (b'{"time":"%s",' % time.encode() if time is not None else b"{") + b'"sh_id":"%s",' % sh_id.encode()
+    body = b",".join([b'"%s":%s' % (column.encode(), text) for column, text in values])
+    if seqs is None:
+        tails = [b"}"]
+    else:
+        named, numbered = b'"session":"%s"' % session.encode(), b'"seq":%d' % seqs[0]
+        tails = [b",%s,%s}" % (named, numbered), b",%s,%s}" % (numbered, named)]
+    written = first[:-1] if first.endswith(b"\r") else first
+    tail = next((tail for tail in tails if written == head + body + tail), None)
+    if tail is None or block.translate(None, _NUMBER_CHARS) != (first.translate(None, _NUMBER_CHARS) + b"\n") * count:
+        return None
+    indexes = [SENSOR_COLUMNS.index(column) for column, _ in values]
+    text = block
+    for (column, _), index, before in zip(values[1:], indexes[1:], indexes, strict=False):
+        if index - before > 1:  # columns not sent between two that are: their empty columns, in the text
+            key = b',"%s":' % column.encode()
+            text = text.replace(key, b"," * (index - before - 1) + key)
+    text = text.translate(None, _KEY_CHARS)
+    if _TOO_LONG in text.translate(_AS_DIGITS):  # (no time has such a run; an id may: the block is joined then)
+        return None
+    lines = text.decode().split("\n", count)
+    start = len(head.translate(None, _KEY_CHARS))
+    if seqs is None:
+        columns = [line[start:] for line in lines[:count]]
+    else:
+        columns = []
+        first_seq, done = seqs[0], 0
+        digits = len(str(first_seq))
+        after = len(tail.translate(None, _KEY_CHARS)) - digits  # what follows the values, but the seq's digits
+        while done < count:  # once per number of digits among the seqs (at most 19)
+            upto = min(count, 10**digits - first_seq)
+            columns += [line[start:-after - digits] for line in lines[done:upto]]
+            done, digits = upto, digits + 1
+    return Sensors(columns, "," * indexes[0], "," * (_LAST_COLUMN - indexes[-1]))
 
 
 def sensor_text(present: list[str]) -> tuple[str, str | None]:
@@ -121,7 +193,7 @@ def sensor_text(present: list[str]) -> tuple[str, str | None]:
 
 
 def make_run(parser: Parser, block: bytes, sh_id: str, session: str | None, seqs: list[int] | None,
-             times: list[str], sensors: list[str], recv_time: str, src_ip: str) -> Run | None:
+             times: list[str], sensors: Sensors, recv_time: str, src_ip: str) -> Run | None:
     """The run of a block whose values passed the checks above, or None if the reference refuses its
     first or last line (whose readings, parsed by ``parser``, feed the live view)."""
     first = block[:block.index(b"\n")]

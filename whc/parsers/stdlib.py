@@ -13,6 +13,7 @@ from . import Parser
 from .plain import CLIENT_KEYS, finish
 from .runs import (
     Run,
+    Sensors,
     check_times,
     make_run,
     one_id,
@@ -140,7 +141,7 @@ class StdlibParser(Parser):
         if sensors is None or block.count(b'"') != 2 * count * (len(keys) + strings):
             return None
         return make_run(self, block, sh_id, session, seqs, times or [recv_time] * count,  # (no time sent)
-                        sensors, recv_time, src_ip)
+                        Sensors(sensors), recv_time, src_ip)
 
     def describe(self) -> str:
         return "stdlib (standard library only)"
