@@ -93,8 +93,9 @@ def parser(request):
     [reading_line(7)],
     [reading_line(seq, timed=False) for seq in range(3)],
     [reading_line(seq) + b"\r" for seq in range(3)],
+    [reading_line(seq).replace(b"-1.25", b"-1.25e0").replace(b"-1.0", b"1E+16") for seq in range(3)],
 ], ids=["sender", "spaced", "no session", "magnetometer", "environment", "one value", "no values", "top seqs",
-        "one line", "no time", "CRLF"])
+        "one line", "no time", "CRLF", "exponents"])
 def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is not None
 
@@ -112,7 +113,8 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0, time="2026-02-30T12:00:00.000000Z")],
     [reading_line(0, sh_id="123")],  # an id in a number's form
     [reading_line(0).replace(b'"seq":0', b'"seq":-0')],
-    [reading_line(0).replace(b"-1.25", b"-1.25e0")],
+    [reading_line(0).replace(b"-1.25", b"-1.25e-100")],  # an exponent of three digits: the reference checks it
+    [reading_line(0).replace(b"-1.25", b"-1.25E400")],
     [reading_line(0).replace(b"-1.25", b"null")],
     [reading_line(0).replace(b"-1.25", b'"-1.25"')],
     [reading_line(0).replace(b"-1.25", b"1" * 41)],
@@ -131,7 +133,7 @@ def test_a_senders_block_is_taken_as_a_run(parser, lines: list[bytes]) -> None:
     [reading_line(0), reading_line(1).replace(b'"ori_r":-1.25', b'"ori_r":"\xff","ori_r":-1.25'), reading_line(2)],
     [reading_line(0), reading_line(1).replace(b'"ori_r":-1.25', b'"ori_r":"\xc0\x80","ori_r":-1.25'),
      reading_line(2)],  # invalid UTF-8 in a value replaced by a later copy of its key
-], ids=range(30))
+], ids=range(31))
 def test_a_block_that_is_not_plainly_a_run_is_left_to_the_lines(parser, lines: list[bytes]) -> None:
     assert check(parser, lines) is None
 

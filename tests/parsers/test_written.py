@@ -27,13 +27,13 @@ def value(seq: int, index: int) -> float | int:
 
 
 def written(seq: int | None, sensors: tuple[str, ...] = DEFAULT, session: str | None = "s1",
-            timed: bool = True, seq_first: bool = False, sh_id: str = "rpi01") -> bytes:
+            timed: bool = True, seq_first: bool = False, sh_id: str = "rpi01", scale: float = 1) -> bytes:
     """A line as a sender writes it (json.dumps, no spaces), with values that differ line by line."""
     tick = seq or 0
     obj: dict = {"time": f"2026-11-24T12:{tick // 60 % 60:02d}:{tick % 60:02d}.{tick * 7 % 10**6:06d}Z"} \
         if timed else {}
     obj["sh_id"] = sh_id
-    obj.update({column: value(tick, index) for index, column in enumerate(sensors)})
+    obj.update({column: value(tick, index) * scale for index, column in enumerate(sensors)})
     if session is not None:
         obj.update({"seq": seq, "session": session} if seq_first else {"session": session, "seq": seq})
     return json.dumps(obj, separators=(",", ":")).encode()
@@ -70,8 +70,11 @@ def cut(lines: list[bytes]):
     [written(seq, timed=False) for seq in range(10)],
     [written(seq, sh_id="A-1.2_3") for seq in range(10)],
     [written(seq) + b"\r" for seq in range(10)],
+    [written(seq, scale=1e-9).replace(b"e-", b"E-") for seq in range(10)],
+    [written(seq, scale=1e17, sh_id="E-1").replace(b"e+", b"E+") for seq in range(10)],
 ], ids=["sender", "two digits to three", "one to four digits", "top seqs", "every column", "a gap", "gaps",
-        "environment only", "last column only", "seq first", "no session", "no time", "id with dots", "CRLF"])
+        "environment only", "last column only", "seq first", "no session", "no time", "id with dots", "CRLF",
+        "exponents written E-", "exponents written E+"])
 def test_a_block_written_as_a_sender_writes_it_is_cut_from_its_text(parser, lines: list[bytes]) -> None:  # noqa: F811
     assert cut(lines) is not None
     run = check(parser, lines)
@@ -99,6 +102,9 @@ MIDDLE = [  # what a middle line becomes; the reference stores some of them, dif
     (b'.', b'-'),  # the first dot, in the time
     (b'{', b'{"x":1,'),
     (b'}', b',"x":1}'),
+    (b'"ori_p":', b'"ori_p":1e5,"ori_p":'),  # an exponent without a sign
+    (b'"ori_p":', b'"ori_p":1e-100,"ori_p":'),
+    (b'"ori_p":', b'"ori_p":1E-5,"ori_p":'),  # next to exponents written e
 ]
 
 
@@ -114,6 +120,33 @@ def test_a_first_line_written_otherwise_is_never_cut(parser) -> None:  # noqa: F
         lines = [written(seq) for seq in range(20, 30)]
         lines[0] = lines[0].replace(before, after, 1)
         check(parser, lines)
+
+
+@pytest.mark.parametrize("first, middle, scale, cut_from_the_text", [
+    (b"1e5", b"1e5", 1e-9, False),  # (its e would go with the keys' letters: the values are joined instead)
+    (b"-1.5e-05", b"-1.5e-05", 1, False),
+    (b"1.5", b"-1.5e-05", 1, False),  # (only in a later line)
+    (b"1.5", b"2E+16", 1, True),
+    (b"2E+16", b"2E+16", 1, True),
+    (b"2E+16", b"2E+16", 1e-9, False),  # (next to exponents written e-)
+    (b"1.5e-100", b"1.5e-100", 1e-9, None),  # (not a run: the reference checks an exponent of three digits)
+    (b"1.5e-10", b"1.5e-400", 1e-9, None),  # (the reference refuses it: too small for a double)
+    (b"1.5E+10", b"1.5E+400", 1, None),
+])
+def test_exponents_are_cut_from_the_text_only_as_they_are_written(
+        parser, first: bytes, middle: bytes, scale: float, cut_from_the_text: bool | None) -> None:  # noqa: F811
+    lines = [written(seq, scale=scale) for seq in range(20, 30)]
+    lines[0] = with_value(lines[0], "ori_p", first)
+    lines[5] = with_value(lines[5], "ori_p", middle)
+    assert (cut(lines) is not None) is bool(cut_from_the_text)
+    assert (check(parser, lines) is not None) is (cut_from_the_text is not None)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e17])
+def test_a_block_with_exponents_as_python_writes_them_is_joined(parser, scale: float) -> None:  # noqa: F811
+    lines = [written(seq, scale=scale) for seq in range(10)]  # 1.5e-07, 1.5e+20
+    assert cut(lines) is None
+    assert check(parser, lines) is not None
 
 
 @pytest.mark.parametrize("length", [40, 41])

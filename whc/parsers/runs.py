@@ -30,9 +30,11 @@ SessionKey = tuple[str, str]
 MIN_LINES = 8  # fewer lines are cheaper taken one by one: a run's fixed cost is two readings (bench_parse.py)
 _TIME_CHARS = 27  # "YYYY-MM-DDTHH:MM:SS.ffffffZ", format_time's form
 _SECONDS = itemgetter(slice(0, 19))
-_NUMBER_CHARS = b"0123456789.-"  # what a JSON number without an exponent is written with
+_NUMBER_CHARS = b"0123456789.-eE+"  # what a JSON number is written with
 _AS_DIGITS = bytes.maketrans(_NUMBER_CHARS, b"d" * len(_NUMBER_CHARS))
 _TOO_LONG = b"d" * (MAX_NUMBER_CHARS + 1)
+_AS_EXPONENTS = bytes.maketrans(b"0123456789eE+-", b"ddddddddddEEss")
+_CUT_NUMBER_CHARS = b"0123456789.-E+"  # what as_written takes as a number's: an e goes with the keys' letters
 _SENSOR_COUNT = len(SENSOR_COLUMNS)
 _NOT_BRACES = bytes(byte for byte in range(256) if byte not in b"{}\n")  # deleted: what one_per_line ignores
 _KEY_CHARS = bytes(range(ord("a"), ord("z") + 1)) + b'_":{}\r'  # deleted: a written line's keys, quotes and braces
@@ -95,10 +97,19 @@ def check_times(times: list) -> bool:
 
 
 def plain_numbers(values: bytes) -> bool:
-    """``values`` (JSON numbers joined with commas or newlines) holds no exponent and no number of over
-    40 characters. Such numbers are stored as they are written (``protocol.number_fault`` passes them).
+    """``values`` (JSON numbers joined with commas or newlines) holds no number of over 40 characters
+    and no exponent of over two digits. Such numbers are stored as they are written: none is out of a
+    double's range (``protocol.number_fault`` passes them).
     """
-    return not values.translate(None, _NUMBER_CHARS + b",\n") and _TOO_LONG not in values.translate(_AS_DIGITS)
+    if values.translate(None, _NUMBER_CHARS + b",\n") or _TOO_LONG in values.translate(_AS_DIGITS):
+        return False
+    return b"e" not in values and b"E" not in values or _short_exponents(values)
+
+
+def _short_exponents(numbers: bytes) -> bool:
+    """No exponent in ``numbers`` has over two digits."""
+    marked = numbers.translate(_AS_EXPONENTS)
+    return b"Eddd" not in marked and b"Esddd" not in marked
 
 
 @dataclass(eq=False)
@@ -135,13 +146,15 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
 
     The first line must be exactly that form, written from its own values, which must be plain
     numbers. Every other line must then read the same once the characters numbers are written with
-    (``0-9.-``) are deleted from both: the same keys in the same places, and between them only such
-    characters, which the decoder took as numbers (a string or ``true`` would need other characters,
-    an exponent ``e``). So each line's sensor text is what is left between its ``sh_id`` and its
-    ``session`` once the keys' letters, quotes and colons are deleted, in one ``translate`` for the
-    block, and then cut at offsets that depend only on the number of digits of the line's seq.
+    (``0-9.-E+``) are deleted from both: the same keys in the same places, and between them only such
+    characters, which the decoder took as numbers (a string or ``true`` would need other characters).
+    So each line's sensor text is what is left between its ``sh_id`` and its ``session`` once the
+    keys' letters, quotes and colons are deleted, in one ``translate`` for the block, and then cut at
+    offsets that depend only on the number of digits of the line's seq. (An exponent written ``e``,
+    as Python writes them, would go with the keys' letters: such a block is joined value by value.)
     """
-    if not values or not plain_numbers(b",".join([text for _, text in values])):
+    numbers = b",".join([text for _, text in values])
+    if not values or not plain_numbers(numbers) or b"e" in numbers:  # (an e would go with the keys' letters)
         return None
     first = block[:block.index(b"\n")]
     head = (b'{"time":"%s",' % time.encode() if time is not None else b"{") + b'"sh_id":"%s",' % sh_id.encode()
@@ -153,7 +166,8 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
         tails = [b",%s,%s}" % (named, numbered), b",%s,%s}" % (numbered, named)]
     written = first[:-1] if first.endswith(b"\r") else first
     tail = next((tail for tail in tails if written == head + body + tail), None)
-    if tail is None or block.translate(None, _NUMBER_CHARS) != (first.translate(None, _NUMBER_CHARS) + b"\n") * count:
+    if tail is None \
+            or block.translate(None, _CUT_NUMBER_CHARS) != (first.translate(None, _CUT_NUMBER_CHARS) + b"\n") * count:
         return None
     indexes = [SENSOR_COLUMNS.index(column) for column, _ in values]
     text = block
@@ -162,8 +176,8 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
             key = b',"%s":' % column.encode()
             text = text.replace(key, b"," * (index - before - 1) + key)
     text = text.translate(None, _KEY_CHARS)
-    if _TOO_LONG in text.translate(_AS_DIGITS):  # (no time has such a run; an id may: the block is joined then)
-        return None
+    if _TOO_LONG in text.translate(_AS_DIGITS) or b"E" in text and not _short_exponents(text):
+        return None  # (no time has a run of 41 such characters, nor an E; an id may: the block is joined then)
     lines = text.decode().split("\n", count)
     start = len(head.translate(None, _KEY_CHARS))
     if seqs is None:
