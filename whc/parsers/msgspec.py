@@ -2,7 +2,9 @@
 
 Floats come back as their text (``float_hook``), ints as ints; ``plain.finish`` validates the common
 case. Any line msgspec refuses, or that is not plainly valid, goes to the reference (``protocol``),
-so the result, or the reason for refusing, is always the reference's.
+so the result, or the reason for refusing, is always the reference's. A run (``parse_run``) is
+decoded into typed structs, and its sensor columns are cut from the block's own text
+(``runs.as_written``) or, for a block written some other way, joined from the bytes of each value.
 """
 
 from __future__ import annotations
