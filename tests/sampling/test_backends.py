@@ -127,8 +127,8 @@ def test_each_read_carries_one_whole_imu_sample(open_emulator, monkeypatch, grou
 
     monkeypatch.setattr(imu, "getIMUData", recording_get_imu_data)
     wait_until(lambda: len(seen) >= 2)
-    for n in range(30):
-        reading = backend.read(follow=n % 2 == 0)
+    for n in range(30):  # (the first takes the newest sample: those kept from before the recording are behind it)
+        reading = backend.read(follow=n % 2 == 1)
         data = seen[backend.imu_timestamp]
         assert reading["acc_x"] == data["accel"][0] and reading["acc_z"] == data["accel"][2]
         assert reading["gyr_y"] == data["gyro"][1]
