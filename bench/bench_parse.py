@@ -5,7 +5,8 @@ Uses bench_peer.py's readings (about 300 bytes). Prints CPU µs per reading (bes
 the reference (protocol.py as it is), then for the stdlib parser and, if installed, msgspec: line by
 line (``parse``), a received chunk of 64 KiB at a time (``parse_many``, as the server takes plain
 lines that are not a run), and a 64 KiB block of one session taken as a run (``parse_run``, CSV lines
-made at once: what the server does with a sender's stream). Printed, not asserted.
+made at once: what the server does with a sender's stream), also with one reading in 20 holding a
+small value that Python writes with an exponent. Printed, not asserted.
 
     python3 bench/bench_parse.py [--readings 20000]
 """
@@ -92,6 +93,8 @@ def main() -> None:
     lines = [line for stream in streams for line in stream.split(b"\n") if line]
     blocks = [b"".join(line + b"\n" for line in chunk) for stream in streams
               for chunk in in_chunks(stream.split(b"\n")[:-1])]
+    small = [b"\n".join(line.replace(b'"gyr_z":0.0002,', b'"gyr_z":2.5e-05,') if index % 20 == 0 else line
+                        for index, line in enumerate(block.split(b"\n"))) for block in blocks]
     base = cost(reference, lines)
     print(f"reference (protocol.py): {base:.2f} µs per reading")
     for name in sorted(PARSERS):
@@ -103,9 +106,11 @@ def main() -> None:
         us = cost(parser.parse, lines)
         many = chunk_cost(parser.parse_many, in_chunks(lines))
         runs = run_cost(parser.parse_run, blocks)
+        small_runs = run_cost(parser.parse_run, small)
         print(f"{name}: {us:.2f} µs per reading line by line ({base / us:.2f}x the reference), "
               f"{many:.2f} µs in 64 KiB chunks ({base / many:.2f}x), {runs:.2f} µs in runs of 64 KiB "
-              f"({base / runs:.2f}x)")
+              f"({base / runs:.2f}x), {small_runs:.2f} µs in runs where one reading in 20 holds a value "
+              f"written with an exponent (2.5e-05)")
 
 
 if __name__ == "__main__":

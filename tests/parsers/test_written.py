@@ -178,3 +178,9 @@ def test_mutated_blocks_are_cut_only_as_the_reference_stores_them(lines: list[by
     from whc.parsers import PARSERS, load
     for name in sorted(PARSERS):
         check(load(name), lines)
+
+
+def test_a_block_not_ending_in_a_newline_is_not_a_run(parser) -> None:  # noqa: F811
+    lines = [written(seq) for seq in range(20, 30)]
+    for block in (lines[0], block_of(lines)[:-1]):
+        assert parser.parse_run(block, RECV_TIME, "10.0.0.7") is None

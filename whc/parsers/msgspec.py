@@ -106,7 +106,7 @@ class MsgspecParser(Parser):
         sent = [(column, bytes(value)) for column, value in zip(SENSOR_COLUMNS, _SENSORS(readings[0]), strict=True)
                 if value]
         sensors = as_written(block, count, times[0] if time_sent else None, sh_id, sent, session, seqs)
-        if sensors is None:  # written some other way: each reading's values are joined
+        if sensors is None:  # not to be cut from the text (see as_written): each reading's values are joined
             if not one_per_line(block, count):
                 return None
             joined = b"\n".join([b",".join(values) for values in map(_SENSORS, readings)])

@@ -14,6 +14,7 @@ generated blocks).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,7 @@ _AS_EXPONENTS = bytes.maketrans(b"0123456789eE+-", b"ddddddddddEEss")
 _CUT_NUMBER_CHARS = b"0123456789.-E+"  # what as_written takes as a number's: an e goes with the keys' letters
 _SENSOR_COUNT = len(SENSOR_COLUMNS)
 _NOT_BRACES = bytes(byte for byte in range(256) if byte not in b"{}\n")  # deleted: what one_per_line ignores
-_KEY_CHARS = bytes(range(ord("a"), ord("z") + 1)) + b'_":{}\r'  # deleted: a written line's keys, quotes and braces
-_LAST_COLUMN = len(SENSOR_COLUMNS) - 1
+_KEY_CHARS = bytes(range(ord("a"), ord("z") + 1)) + b'_":{}\r'  # deleted by as_written: all of the keys, and more
 if NAMES != ("time", "sh_id", *SENSOR_COLUMNS, "seq", "session", "recv_time", "src_ip", "extra"):
     raise ImportError("csv_lines writes the columns in this order: update it with NAMES")
 
@@ -140,21 +140,26 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
     is written as a sender writes it: no spaces, ``time`` and ``sh_id`` first, the sensor keys in
     column order, then ``session`` and ``seq`` (in either order) or neither.
 
-    The caller has decoded the block into ``count`` values and checked them as a run: one ``sh_id``
-    and ``session``, canonical times, consecutive ``seqs``. ``time`` (None if not sent) and ``values``
-    (the sensor columns sent, in column order, with their text) are those of the first line.
+    The caller has decoded the block (whole lines) into ``count`` values with a decoder that refuses
+    unknown keys, takes only strict JSON numbers and a seq only as an integer, and has checked them as
+    a run: one ``sh_id`` and ``session``, canonical times, consecutive ``seqs``. ``time`` (None if not
+    sent) and ``values`` (the sensor columns sent, in column order, with their text) are those of
+    the first line.
 
     The first line must be exactly that form, written from its own values, which must be plain
     numbers. Every other line must then read the same once the characters numbers are written with
     (``0-9.-E+``) are deleted from both: the same keys in the same places, and between them only such
     characters, which the decoder took as numbers (a string or ``true`` would need other characters).
-    So each line's sensor text is what is left between its ``sh_id`` and its ``session`` once the
-    keys' letters, quotes and colons are deleted, in one ``translate`` for the block, and then cut at
-    offsets that depend only on the number of digits of the line's seq. (An exponent written ``e``,
-    as Python writes them, would go with the keys' letters: such a block is joined value by value.)
+    One ``translate`` of the block then deletes every lowercase letter, ``_``, quote, colon, brace and
+    CR: all of the keys, and parts of the time and ids, which are as long on every line. Each line's
+    sensor values, with their commas, are what is left between the ``sh_id`` and what follows the
+    values (``session`` and ``seq``, or the end), cut at offsets that depend only on the number of
+    digits of the line's seq. (An exponent written ``e``, as Python writes them, would be deleted
+    with the letters: such a block, like one with a number of over 40 characters, is left to the
+    caller to join value by value.)
     """
     numbers = b",".join([text for _, text in values])
-    if not values or not plain_numbers(numbers) or b"e" in numbers:  # (an e would go with the keys' letters)
+    if not values or not plain_numbers(numbers) or b"e" in numbers or not block.endswith(b"\n"):
         return None
     first = block[:block.index(b"\n")]
     head = (b'{"time":"%s",' % time.encode() if time is not None else b"{") + b'"sh_id":"%s",' % sh_id.encode()
@@ -171,9 +176,9 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
         return None
     indexes = [SENSOR_COLUMNS.index(column) for column, _ in values]
     text = block
-    for (column, _), index, before in zip(values[1:], indexes[1:], indexes, strict=False):
+    for before, index in pairwise(indexes):
         if index - before > 1:  # columns not sent between two that are: their empty columns, in the text
-            key = b',"%s":' % column.encode()
+            key = b',"%s":' % SENSOR_COLUMNS[index].encode()
             text = text.replace(key, b"," * (index - before - 1) + key)
     text = text.translate(None, _KEY_CHARS)
     if _TOO_LONG in text.translate(_AS_DIGITS) or b"E" in text and not _short_exponents(text):
@@ -191,7 +196,7 @@ def as_written(block: bytes, count: int, time: str | None, sh_id: str, values: l
             upto = min(count, 10**digits - first_seq)
             columns += [line[start:-after - digits] for line in lines[done:upto]]
             done, digits = upto, digits + 1
-    return Sensors(columns, "," * indexes[0], "," * (_LAST_COLUMN - indexes[-1]))
+    return Sensors(columns, "," * indexes[0], "," * (_SENSOR_COUNT - 1 - indexes[-1]))
 
 
 def sensor_text(present: list[str]) -> tuple[str, str | None]:
