@@ -104,7 +104,7 @@ MIDDLE = [  # what a middle line becomes; the reference stores some of them, dif
     (b'}', b',"x":1}'),
     (b'"ori_p":', b'"ori_p":1e5,"ori_p":'),  # an exponent without a sign
     (b'"ori_p":', b'"ori_p":1e-100,"ori_p":'),
-    (b'"ori_p":', b'"ori_p":1E-5,"ori_p":'),  # next to exponents written e
+    (b'"ori_p":', b'"ori_p":1E-5,"ori_p":'),  # an exponent written E (and the key twice)
 ]
 
 
@@ -129,7 +129,7 @@ def test_a_first_line_written_otherwise_is_never_cut(parser) -> None:  # noqa: F
     (b"1.5", b"2E+16", 1, True),
     (b"2E+16", b"2E+16", 1, True),
     (b"2E+16", b"2E+16", 1e-9, False),  # (next to exponents written e-)
-    (b"1.5e-100", b"1.5e-100", 1e-9, None),  # (not a run: the reference checks an exponent of three digits)
+    (b"1.5e-100", b"1.5e-100", 1e-9, None),  # (not a run: runs take exponents of at most two digits)
     (b"1.5e-10", b"1.5e-400", 1e-9, None),  # (the reference refuses it: too small for a double)
     (b"1.5E+10", b"1.5E+400", 1, None),
 ])
