@@ -179,3 +179,34 @@ def test_lines_received_before_a_failing_read_are_stored(server_factory, certs, 
     wait_for(lambda: len(server.rows()) >= 3, what="the three lines stored")
     assert sorted(int(r["seq"]) for r in server.rows()) == [0, 1, 2]
     assert server.proc.poll() is None
+
+
+def test_a_close_notify_that_comes_with_the_last_lines_ends_the_connection(server_factory, certs) -> None:
+    """Noticed in review: a TLS client's close_notify read together with its last records (TCP kept open)
+    was missed, and the connection waited for idle_timeout (900 s) before it closed."""
+    import contextlib
+    import os
+    import signal
+    import socket
+
+    server = tls_server(server_factory, certs)
+    client = Client(server.port, acks=True, tls=client_tls(certs, "rpi01"), sh_id="rpi01")
+    client.send(reading(sh_id="rpi01", seq=0))
+    client.wait_ack(1)
+    server.proc.send_signal(signal.SIGSTOP)  # so that the lines and the close_notify wait to be read together
+    try:
+        client.send(*(reading(sh_id="rpi01", seq=seq) for seq in range(1, 4)))
+        client.sock.setblocking(False)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            client.sock.unwrap()  # sends close_notify; TCP stays open
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    with socket.socket(fileno=os.dup(client.sock.fileno())) as raw:
+        raw.settimeout(30)  # the server closes long before idle_timeout, or recv raises a timeout
+        for _ in range(100):  # the acks, encrypted, then the server's end
+            if not raw.recv(65536):
+                break
+        else:
+            pytest.fail("the server kept sending instead of closing")
+    client.sock.close()
+    assert sorted(int(r["seq"]) for r in server.rows()) == [0, 1, 2, 3]

@@ -46,6 +46,7 @@ class Connection:
     events: int = selectors.EVENT_READ
     handshaking: bool = False  # TLS handshake not finished yet
     failure: OSError | None = None  # the error that ended receiving, after some bytes had arrived
+    ended: bool = False  # the client's end (a TLS close_notify) came right after what receive returned
     unit: str | None = None  # the sh_id it speaks for, once known (the fleet's state keeps it here)
 
     def has_output(self) -> bool:
@@ -79,7 +80,7 @@ class Connection:
 
         A TLS recv returns one record (16 KiB at most), so the records already waiting are taken
         too, within reason. If the connection fails after some arrived, what arrived is returned
-        and the error is kept in ``failure``."""
+        and the error is kept in ``failure``; if the client's end came after them, ``ended`` is set."""
         data = _recv(self.sock)
         if not data or not isinstance(self.sock, ssl.SSLSocket):
             return data
@@ -92,7 +93,8 @@ class Connection:
             except OSError as exc:  # a reset, a damaged record
                 self.failure = exc
                 break
-            if not more:
+            if not more:  # a close_notify: the socket may never be readable again
+                self.ended = True
                 break
             parts.append(more)
         return b"".join(parts)

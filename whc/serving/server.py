@@ -181,19 +181,25 @@ class Server(StopSequence):
             return
         conn.last_rx = time.monotonic()
         if not data:
-            self._ingest(conn, b"", eof=True)
-            if conn.handler.auth_failure:
-                self._drop_untrusted_after_reply(conn)
-            else:
-                self._finish_input(conn, "closed by client")
+            self._closed_by_client(conn)
             return
         self._ingest(conn, data)
         if conn.handler.auth_failure:
             self._drop_untrusted_after_reply(conn)
         elif conn.handler.finished:
             self._finish_input(conn, conn.handler.finished)
+        elif conn.ended:  # a TLS client's close_notify came with its last records
+            self._closed_by_client(conn)
         else:
             self.backpressure.pause_if_needed(conn)
+
+    def _closed_by_client(self, conn: Connection) -> None:
+        """The client's end: what it left unterminated is handled, then the connection closes."""
+        self._ingest(conn, b"", eof=True)
+        if conn.handler.auth_failure:
+            self._drop_untrusted_after_reply(conn)
+        else:
+            self._finish_input(conn, "closed by client")
 
     def _drop_untrusted_after_reply(self, conn: Connection) -> None:
         """Send the client its error line (best effort, never waiting), then close."""
