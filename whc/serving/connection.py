@@ -46,7 +46,7 @@ class Connection:
     events: int = selectors.EVENT_READ
     handshaking: bool = False  # TLS handshake not finished yet
     failure: OSError | None = None  # the error that ended receiving, after some bytes had arrived
-    ended: bool = False  # the client's end (a TLS close_notify) came right after what receive returned
+    ended: bool = False  # the client's end (a TLS close_notify, or EOF) came right after what receive returned
     unit: str | None = None  # the sh_id it speaks for, once known (the fleet's state keeps it here)
 
     def has_output(self) -> bool:
@@ -93,7 +93,7 @@ class Connection:
             except OSError as exc:  # a reset, a damaged record
                 self.failure = exc
                 break
-            if not more:  # a close_notify: the socket may never be readable again
+            if not more:  # the client's end: after a close_notify the socket may never be readable again
                 self.ended = True
                 break
             parts.append(more)

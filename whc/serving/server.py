@@ -194,7 +194,8 @@ class Server(StopSequence):
             self.backpressure.pause_if_needed(conn)
 
     def _closed_by_client(self, conn: Connection) -> None:
-        """The client's end: what it left unterminated is handled, then the connection closes."""
+        """The client's end: what it left unterminated is handled, and the connection closes once its last
+        ack is out (at once if it failed authentication)."""
         self._ingest(conn, b"", eof=True)
         if conn.handler.auth_failure:
             self._drop_untrusted_after_reply(conn)
