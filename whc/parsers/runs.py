@@ -5,10 +5,10 @@ session at all), every ``time`` already in canonical form and every sensor value
 The parsers decode such a block in one call and check each property over the whole block, with a
 few C-speed operations instead of Python steps per reading (``check_times``, ``plain_numbers``,
 ``csv_lines``). With msgspec, when every line is written the way a sender writes it, the sensor
-columns are cut from the block's own text (``as_written``) rather than joined value by value. Anything that is not
-plainly a run gives None, and the caller takes the block line by line. A run's lines are exactly
-``format_row(reference(line))`` of each of its lines (tests/parsers checks it over a corpus and
-generated blocks).
+columns are cut from the block's own text (``as_written``) rather than joined value by value.
+Anything that is not plainly a run gives None, and the caller takes the block line by line. A run's
+lines are exactly ``format_row(reference(line))`` of each of its lines (tests/parsers checks it over
+a corpus and generated blocks).
 """
 
 from __future__ import annotations
