@@ -6,8 +6,8 @@ port on 127.0.0.1; never the system service) and launch_server.py, sends each th
 (300,000 lines of about 300 bytes by default) over 1, 4 and 64 connections, waits until every line is
 in the peer's output file or the server's CSV, checks that every line is there exactly as sent (the
 peer's bytes; our rows, each exactly the reference parser's row of its line, receive time aside), and
-prints both rates and their ratio. Absolute figures
-do not carry from one machine to the next; the ratio does. Numbers are printed, not asserted.
+prints both rates and their ratio. Absolute figures do not carry from one machine to the next; the
+ratio does. Numbers are printed, not asserted.
 
     python3 bench/bench_peer.py                               # 300,000 readings; 1, 4, 64 connections
     python3 bench/bench_peer.py --readings 100000 --connections 64 --repeat 3

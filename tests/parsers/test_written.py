@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from whc.columns import SENSOR_COLUMNS
+from whc.parsers import PARSERS, load
 from whc.parsers.runs import as_written
 from whc.parsers.stdlib import reference
 
@@ -175,7 +176,6 @@ def mutated(draw) -> list[bytes]:
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=mutated())
 def test_mutated_blocks_are_cut_only_as_the_reference_stores_them(lines: list[bytes]) -> None:
-    from whc.parsers import PARSERS, load
     for name in sorted(PARSERS):
         check(load(name), lines)
 

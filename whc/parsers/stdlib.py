@@ -76,8 +76,8 @@ def _seqs(objects: list[dict], keys: KeysView) -> tuple[list[int] | None, str | 
     return seqs, session
 
 
-def _sensor_columns(objects: list[dict], keys: KeysView) -> list[str] | None:
-    """Each object's sensor columns as CSV text, commas included; None unless all are plain numbers."""
+def _sensor_columns(objects: list[dict], keys: KeysView) -> Sensors | None:
+    """Each object's sensor columns as CSV text; None unless all are plain numbers."""
     present = [column for column in SENSOR_COLUMNS if column in keys]
     pad, template = sensor_text(present)
     if len(present) > 1:
@@ -85,12 +85,12 @@ def _sensor_columns(objects: list[dict], keys: KeysView) -> list[str] | None:
     elif present:
         sensors = list(map(itemgetter(present[0]), objects))
     else:
-        return [template] * len(objects)  # (no sensor value at all)
+        return Sensors([template] * len(objects))  # (no sensor value at all)
     if not plain_numbers(",".join(sensors).encode()):
         return None
     if template is not None:
-        return [template % tuple(values.split(",")) for values in sensors]
-    return [values + pad for values in sensors] if pad else sensors
+        return Sensors([template % tuple(values.split(",")) for values in sensors])
+    return Sensors(sensors, trail=pad)
 
 
 class StdlibParser(Parser):
@@ -141,7 +141,7 @@ class StdlibParser(Parser):
         if sensors is None or block.count(b'"') != 2 * count * (len(keys) + strings):
             return None
         return make_run(self, block, sh_id, session, seqs, times or [recv_time] * count,  # (no time sent)
-                        Sensors(sensors), recv_time, src_ip)
+                        sensors, recv_time, src_ip)
 
     def describe(self) -> str:
         return "stdlib (standard library only)"
